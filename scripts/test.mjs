@@ -1,0 +1,30 @@
+#!/usr/bin/env node
+// Runs every test/**/*.test.ts with node's built-in runner (Node 20 does not glob .ts itself).
+// Extra arguments narrow the run: `npm run test:unit -- test/engine` or a file path.
+import { spawn } from 'node:child_process';
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
+
+function collect(path, out) {
+  if (statSync(path).isDirectory()) {
+    for (const entry of readdirSync(path).sort()) collect(join(path, entry), out);
+  } else if (path.endsWith('.test.ts')) out.push(path);
+  return out;
+}
+
+const roots = process.argv.slice(2).filter((a) => !a.startsWith('-'));
+const flags = process.argv.slice(2).filter((a) => a.startsWith('-'));
+const files = (roots.length ? roots : ['test']).flatMap((r) => collect(r, []));
+if (files.length === 0) {
+  console.error('no test files found');
+  process.exit(1);
+}
+// Suites talk to shared real services and our own brokers on port 0: run files one at a time
+// by default so that a slow machine does not turn timing-sensitive cases flaky.
+const concurrency = process.env.TEST_CONCURRENCY ?? '1';
+const child = spawn(
+  process.execPath,
+  ['--import', 'tsx', '--test', `--test-concurrency=${concurrency}`, ...flags, ...files],
+  { stdio: 'inherit' },
+);
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));

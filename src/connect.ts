@@ -1,0 +1,37 @@
+import { ConveyorError } from './core/errors.ts';
+import type { Transport } from './core/transport.ts';
+import { type ParsedUrl, parseTransportUrl, type Scheme } from './core/url.ts';
+
+/** Options every adapter accepts besides its URL. Adapter-specific ones go in the URL's query. */
+export interface ConnectOptions {
+  /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
+  clientId?: string;
+}
+
+/** What an adapter module under src/transports/<engine>/index.ts exports. */
+export type TransportFactory = (url: ParsedUrl, options: ConnectOptions) => Promise<Transport>;
+
+/**
+ * URL scheme → adapter, loaded on first use so that core never imports a broker client and an
+ * application only loads the client it points at. Injected per call, never a global setter.
+ */
+const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
+  // Each adapter adds its line here: scheme: () => import('./transports/<engine>/index.ts').then((m) => m.createTransport),
+};
+
+/**
+ * Connects to the engine a URL names.
+ *
+ * @example
+ * const transport = await connect('memory://');
+ * const rabbit = await connect('amqp://guest:guest@127.0.0.1:5672');
+ */
+export async function connect(url: string, options: ConnectOptions = {}): Promise<Transport> {
+  const parsed = parseTransportUrl(url);
+  const load = ADAPTERS[parsed.scheme];
+  if (!load) {
+    throw new ConveyorError('ERR_BAD_URL', `no transport is available for ${parsed.scheme}:// in this build`);
+  }
+  const factory = await load();
+  return factory(parsed, { ...options });
+}

@@ -1,0 +1,30 @@
+import { ConveyorError } from './errors.ts';
+
+/** The URL schemes Conveyor understands, each served by one adapter under src/transports/. */
+export const SCHEMES = ['memory', 'embedded', 'nsq', 'nsqlookup', 'amqp', 'amqps', 'redis', 'rediss', 'nats', 'mqtt', 'mqtts', 'kafka'] as const;
+export type Scheme = (typeof SCHEMES)[number];
+
+export interface ParsedUrl {
+  scheme: Scheme;
+  url: URL;
+  /** Query parameters, for adapter options (`?maxInFlight=100&codec=json`). */
+  params: URLSearchParams;
+}
+
+/** Parses and checks a transport URL once, so every adapter gets a valid URL object. */
+export function parseTransportUrl(input: string): ParsedUrl {
+  let url: URL;
+  try {
+    url = new URL(input);
+  } catch (cause) {
+    throw new ConveyorError('ERR_BAD_URL', `not a valid URL: ${JSON.stringify(input)}`, { cause });
+  }
+  const scheme = url.protocol.slice(0, -1);
+  if (!(SCHEMES as readonly string[]).includes(scheme)) {
+    throw new ConveyorError(
+      'ERR_BAD_URL',
+      `unknown transport scheme "${scheme}:" in ${JSON.stringify(input)}; expected one of ${SCHEMES.map((s) => `${s}://`).join(', ')}`,
+    );
+  }
+  return { scheme: scheme as Scheme, url, params: url.searchParams };
+}

@@ -1,0 +1,111 @@
+import type { Headers } from '../core/message.ts';
+
+/**
+ * The embedded engine's contract: NSQ's topic/channel model (nsqd's topic.go, channel.go) in
+ * one process. The in-process `memory://` transport and the NSQ TCP/HTTP server
+ * (src/server/) are both thin layers over it, so they share every semantic below.
+ *
+ * Hot path rules: publish and delivery are synchronous calls with no per-message promise,
+ * timer or closure; timeouts are found by a periodic scan (nsqd's queueScanLoop idea), not
+ * one timer per message.
+ */
+
+/** A message as the engine holds it. One object per message per channel (channels copy on fan-out). */
+export interface EngineMessage {
+  /** 16 ASCII chars (hex), unique in this engine: NSQ's MessageID, as sent on the wire. */
+  readonly id: string;
+  readonly body: Uint8Array;
+  /** In-process headers (memory://). Over NSQ TCP the body is opaque and this is undefined. */
+  readonly headers: Headers | undefined;
+  /** The producer's logical id (OutgoingMessage.id), when it gave one. */
+  readonly key: string | undefined;
+  /** When the topic accepted it, ms since the epoch. */
+  readonly timestamp: number;
+  /** Deliveries so far, counting the current one (1 on first delivery). */
+  attempts: number;
+}
+
+/** What a publisher hands the engine. */
+export interface EngineInput {
+  body: Uint8Array;
+  headers?: Headers;
+  key?: string;
+  /** Defer delivery by this many ms (DPUB). */
+  delayMs?: number;
+}
+
+/**
+ * Storage behind a topic or channel once its memory queue is full (nsqd's BackendQueue).
+ * The core engine ships an in-memory one; src/engine/disk/ provides the disk queue and the
+ * server chooses it with a data directory. `#ephemeral` channels use a discarding one.
+ * Calls are synchronous: the disk queue buffers and flushes itself; durability waits use `sync()`.
+ */
+export interface BackendQueue {
+  put(message: EngineMessage): void;
+  /** The oldest message, removed from the queue, or undefined when empty. */
+  read(): EngineMessage | undefined;
+  readonly depth: number;
+  /** Make everything put so far durable (fsync for disk); resolves when it is. */
+  sync(): Promise<void>;
+  /** Drop every message (topic/channel empty). */
+  empty(): void;
+  /** Release resources, keeping the data (restart picks it up). */
+  close(): Promise<void>;
+  /** Release resources and remove the data (topic/channel delete). */
+  delete(): Promise<void>;
+}
+
+/** Makes the backend queue of a topic (`channel` undefined) or a channel. */
+export type BackendFactory = (topic: string, channel: string | undefined) => BackendQueue;
+
+/**
+ * One consumer attached to a channel (an NSQ client connection after SUB, or an in-process
+ * subscription). The channel pushes to it while it has ready capacity.
+ */
+export interface ConsumerSink {
+  /** Called synchronously for each message handed to this consumer. Must not throw. */
+  deliver(message: EngineMessage): void;
+}
+
+export interface ChannelConsumer {
+  readonly id: number;
+  /** RDY: how many unacked messages this consumer may hold. 0 stops delivery. */
+  setReady(count: number): void;
+  readonly inFlight: number;
+  /** FIN. False if `id` is not in flight for this consumer (nsqd's E_FIN_FAILED). */
+  finish(id: string): boolean;
+  /** REQ with a delay in ms (0 = back of the queue now). False if not in flight for this consumer. */
+  requeue(id: string, delayMs: number): boolean;
+  /** TOUCH: restart the message's in-flight timeout. False if not in flight for this consumer. */
+  touch(id: string): boolean;
+  /** Leave the channel: its in-flight messages are requeued at once. */
+  close(): void;
+}
+
+export interface ConsumerOptions {
+  /** In-flight timeout for this consumer's messages, ms (NSQ IDENTIFY msg_timeout). Defaults to the engine's. */
+  msgTimeoutMs?: number;
+}
+
+export interface ChannelStats {
+  channel_name: string;
+  depth: number;
+  backend_depth: number;
+  in_flight_count: number;
+  deferred_count: number;
+  message_count: number;
+  requeue_count: number;
+  timeout_count: number;
+  client_count: number;
+  paused: boolean;
+}
+
+export interface TopicStats {
+  topic_name: string;
+  depth: number;
+  backend_depth: number;
+  message_count: number;
+  message_bytes: number;
+  paused: boolean;
+  channels: ChannelStats[];
+}
