@@ -53,6 +53,13 @@ export interface BackendQueue {
   close(): Promise<void>;
   /** Release resources and remove the data (topic/channel delete). */
   delete(): Promise<void>;
+  /**
+   * The engine is done with `message`, which came out of this queue's `read()`: a channel calls
+   * it when the message is FINished (or dropped by empty/delete), a topic once the message is
+   * copied to every channel. Durable disk queues advance their persisted read position only past
+   * released messages, so that what was unread or in flight at a crash is delivered again.
+   */
+  release?(message: EngineMessage): void;
 }
 
 /** Makes the backend queue of a topic (`channel` undefined) or a channel. */
