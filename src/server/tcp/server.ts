@@ -1,0 +1,53 @@
+/**
+ * The TCP listener for protocol V2: accepts connections, hands each to a Connection, and keeps
+ * the live ones for /stats and for a graceful close.
+ */
+import { createServer, type Server, type Socket } from 'node:net';
+import type { ServerEngine } from '../engine.ts';
+import type { ProtocolLimits } from '../options.ts';
+import { Connection } from './connection.ts';
+
+export class TcpServer {
+  readonly #server: Server;
+  readonly #connections = new Set<Connection>();
+  #nextId = 0;
+
+  constructor(engine: ServerEngine, limits: ProtocolLimits) {
+    const ctx = {
+      engine,
+      limits,
+      onClose: (connection: Connection) => {
+        this.#connections.delete(connection);
+      },
+    };
+    this.#server = createServer({ noDelay: true }, (socket: Socket) => {
+      this.#connections.add(new Connection(socket, ++this.#nextId, ctx));
+    });
+  }
+
+  listen(host: string, port: number): Promise<string> {
+    return new Promise((resolve, reject) => {
+      const onError = (err: Error) => reject(err);
+      this.#server.once('error', onError);
+      this.#server.listen(port, host, () => {
+        this.#server.off('error', onError);
+        const address = this.#server.address();
+        if (address === null || typeof address === 'string') return resolve(String(address));
+        resolve(address.family === 'IPv6' ? `[${address.address}]:${address.port}` : `${address.address}:${address.port}`);
+      });
+    });
+  }
+
+  /** Live connections (for /stats). */
+  connections(): Iterable<Connection> {
+    return this.#connections;
+  }
+
+  /** Stops accepting, closes every connection after flushing it, resolves once all are gone. */
+  close(): Promise<void> {
+    return new Promise((resolve) => {
+      this.#server.close(() => resolve());
+      for (const connection of this.#connections) connection.close();
+    });
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * Delivery over TCP: RDY flow control, in-flight timeouts and TOUCH, fan-out and load sharing,
+ * heartbeats and the two-interval read deadline, and in-process headers on the wire.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { decodeEnvelope } from '../../src/core/envelope.ts';
+import { uniqueName } from '../helpers/index.ts';
+import { client, identify, sleep, subscribe, testBroker } from './helpers.ts';
+import { cmd, mpubBody } from './wire.ts';
+
+test('never more in flight than RDY; FIN opens room; RDY 0 stops delivery', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const p = await client(t, broker);
+  p.write(cmd(`MPUB ${topic}`, mpubBody(Array.from({ length: 50 }, (_, i) => `m${i}`))));
+  assert.equal(await p.response(), 'OK');
+  const c = await client(t, broker);
+  await subscribe(c, topic, 'ch', 5);
+  const first = [];
+  for (let i = 0; i < 5; i++) first.push(await c.message());
+  assert.equal(await c.quiet(100), true, 'a sixth message arrived with RDY 5');
+  c.write(Buffer.concat([cmd(`FIN ${first[0]!.id}`), cmd(`FIN ${first[1]!.id}`)]));
+  await c.message();
+  await c.message();
+  assert.equal(await c.quiet(100), true, 'more than two arrived after two FINs');
+  const stats: any = await (await fetch(`http://${broker.httpAddress}/stats?format=json&topic=${topic}`)).json();
+  const channel = stats.topics[0].channels[0];
+  assert.equal(channel.in_flight_count, 5);
+  assert.equal(channel.clients[0].ready_count, 5);
+  assert.equal(channel.clients[0].in_flight_count, 5);
+  assert.equal(channel.clients[0].finish_count, 2);
+  c.write(cmd('RDY 0'));
+  for (const m of first.slice(2)) c.write(cmd(`FIN ${m.id}`));
+  assert.equal(await c.quiet(150), true, 'delivered with RDY 0');
+});
+
+test('an unfinished message times out after msg_timeout and is redelivered; TOUCH postpones it', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const c = await client(t, broker);
+  await identify(c, { msg_timeout: 1000 });
+  await subscribe(c, topic, 'ch', 2);
+  const p = await client(t, broker);
+  p.write(cmd(`MPUB ${topic}`, mpubBody(['touched', 'left'])));
+  assert.equal(await p.response(), 'OK');
+  const a = await c.message();
+  const b = await c.message();
+  const touched = a.body.toString() === 'touched' ? a : b;
+  const left = touched === a ? b : a;
+  const start = Date.now();
+  await sleep(600);
+  c.write(cmd(`TOUCH ${touched.id}`));
+  const again = await c.message(2500);
+  assert.equal(again.id, left.id, 'the untouched message times out first');
+  assert.equal(again.attempts, 2);
+  const elapsed = Date.now() - start;
+  assert.ok(elapsed >= 900, `redelivered after ${elapsed} ms, before its 1000 ms timeout`);
+  const later = await c.message(2500);
+  assert.equal(later.id, touched.id, 'the touched one times out too, later');
+  assert.ok(Date.now() - start >= 1500, 'TOUCH restarted the timeout');
+  const stats: any = await (await fetch(`http://${broker.httpAddress}/stats?format=json&topic=${topic}`)).json();
+  assert.ok(stats.topics[0].channels[0].timeout_count >= 2);
+});
+
+test('every channel gets every message; the clients of one channel share them', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const shareA = await client(t, broker);
+  const shareB = await client(t, broker);
+  const other = await client(t, broker);
+  await subscribe(shareA, topic, 'shared', 100);
+  await subscribe(shareB, topic, 'shared', 100);
+  await subscribe(other, topic, 'other', 100);
+  const p = await client(t, broker);
+  p.write(cmd(`MPUB ${topic}`, mpubBody(Array.from({ length: 20 }, (_, i) => `m${i}`))));
+  assert.equal(await p.response(), 'OK');
+  const seenOther = new Set<string>();
+  for (let i = 0; i < 20; i++) seenOther.add((await other.message()).body.toString());
+  assert.equal(seenOther.size, 20);
+  await sleep(100);
+  const shared = [...shareA.frames, ...shareB.frames].filter((f) => f.type === 2);
+  assert.equal(shared.length, 20, 'each message went to exactly one client of the shared channel');
+});
+
+test('heartbeats at the negotiated interval; a client silent for two intervals is dropped', async (t) => {
+  const broker = await testBroker(t);
+  const polite = await client(t, broker);
+  const silent = await client(t, broker);
+  silent.answerHeartbeats = false;
+  await identify(polite, { heartbeat_interval: 1000 });
+  await identify(silent, { heartbeat_interval: 1000 });
+  const start = Date.now();
+  const beat = await polite.next(1500, { heartbeats: true });
+  assert.equal(beat.data.toString(), '_heartbeat_');
+  assert.ok(Date.now() - start >= 900, 'heartbeat came too early');
+  assert.equal(await silent.waitClosed(3500), true, 'the silent client was not dropped');
+  const dropped = Date.now() - start;
+  assert.ok(dropped >= 1900, `dropped after ${dropped} ms, before two intervals`);
+  assert.equal(polite.closed, false, 'a client that answers heartbeats stays');
+});
+
+test('messages published in-process with headers reach TCP clients in an envelope', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const c = await client(t, broker);
+  await subscribe(c, topic, 'ch', 2);
+  broker.engine.topic(topic).publish([
+    { body: Buffer.from('with'), headers: { 'content-type': 'application/json', trace: 'abc' } },
+    { body: Buffer.from('plain') },
+  ]);
+  const first = await c.message();
+  const decoded = decodeEnvelope(first.body);
+  assert.deepEqual(decoded.headers, { 'content-type': 'application/json', trace: 'abc' });
+  assert.equal(Buffer.from(decoded.body).toString(), 'with');
+  const second = await c.message();
+  assert.equal(second.body.toString(), 'plain', 'a body without headers goes out untouched');
+});
+
+test('closing a consumer connection requeues its in-flight messages at once', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const first = await client(t, broker);
+  await subscribe(first, topic, 'ch', 1);
+  const p = await client(t, broker);
+  p.write(cmd(`PUB ${topic}`, 'survivor'));
+  assert.equal(await p.response(), 'OK');
+  const m = await first.message();
+  first.close();
+  const second = await client(t, broker);
+  await subscribe(second, topic, 'ch', 1);
+  const again = await second.message(1000);
+  assert.equal(again.id, m.id);
+  assert.equal(again.attempts, 2);
+});
