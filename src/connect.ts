@@ -18,6 +18,7 @@ export type TransportFactory = (url: ParsedUrl, options: ConnectOptions) => Prom
 const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   // Each adapter adds its line here: scheme: () => import('./transports/<engine>/index.ts').then((m) => m.createTransport),
   nats: () => import('./transports/nats/index.ts').then((m) => m.createTransport),
+  memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
 };
 
 /**

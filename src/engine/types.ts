@@ -23,6 +23,12 @@ export interface EngineMessage {
   readonly timestamp: number;
   /** Deliveries so far, counting the current one (1 on first delivery). */
   attempts: number;
+  /**
+   * DPUB: not to be delivered before this time, ms since the epoch (absent or 0 = now). Set while a
+   * deferred message waits in a topic queue (a topic with no channels yet, or paused); a backend
+   * that persists messages should keep it.
+   */
+  deferUntil?: number;
 }
 
 /** What a publisher hands the engine. */
@@ -72,6 +78,12 @@ export type BackendFactory = (topic: string, channel: string | undefined) => Bac
 export interface ConsumerSink {
   /** Called synchronously for each message handed to this consumer. Must not throw. */
   deliver(message: EngineMessage): void;
+  /**
+   * The engine detached this consumer: its channel or topic was deleted, or the engine closed.
+   * Its in-flight messages are gone from the channel (finish/requeue/touch now return false);
+   * an NSQ server closes the connection, as nsqd does.
+   */
+  detached?(): void;
 }
 
 export interface ChannelConsumer {
@@ -83,8 +95,13 @@ export interface ChannelConsumer {
   finish(id: string): boolean;
   /** REQ with a delay in ms (0 = back of the queue now). False if not in flight for this consumer. */
   requeue(id: string, delayMs: number): boolean;
-  /** TOUCH: restart the message's in-flight timeout. False if not in flight for this consumer. */
-  touch(id: string): boolean;
+  /**
+   * TOUCH: restart the message's in-flight timeout. False if not in flight for this consumer.
+   * `timeoutMs` (a Conveyor extension, not in NSQ) sets this message's timeout from now instead of
+   * the consumer's msgTimeoutMs. Either way the deadline never passes the delivery time plus the
+   * engine's maxMsgTimeoutMs (nsqd caps TOUCH the same way).
+   */
+  touch(id: string, timeoutMs?: number): boolean;
   /** Leave the channel: its in-flight messages are requeued at once. */
   close(): void;
 }
@@ -105,6 +122,11 @@ export interface ChannelStats {
   timeout_count: number;
   client_count: number;
   paused: boolean;
+  /**
+   * Conveyor extension: messages an `#ephemeral` channel discarded because its memory queue was
+   * full (nsqd's dummy backend drops them without counting). Always 0 for other channels.
+   */
+  dropped_count?: number;
 }
 
 export interface TopicStats {

@@ -1,0 +1,51 @@
+/**
+ * `memory://`: the embedded engine in this process, nothing to install or run.
+ *
+ * - `memory://` gets a private engine, closed with the transport.
+ * - `memory://<name>` shares the engine named `<name>` with every other `memory://<name>` in the
+ *   process (reference counted, closed with the last transport), so a producer and a worker that
+ *   connect separately see the same broker.
+ * - Engine options go in the query: `memory://jobs?memQueueSize=1000&msgTimeoutMs=5000`
+ *   (memQueueSize, msgTimeoutMs, maxMsgTimeoutMs, maxReqTimeoutMs, maxMsgSize, maxRdyCount,
+ *   scanIntervalMs). They apply when the engine is made; a later connect to the same name with
+ *   different options is ERR_BAD_OPTIONS.
+ */
+import type { ConnectOptions } from '../../connect.ts';
+import { ConveyorError } from '../../core/errors.ts';
+import type { Transport } from '../../core/transport.ts';
+import type { ParsedUrl } from '../../core/url.ts';
+import { Engine } from '../../engine/engine.ts';
+import { type EngineOptions, resolveEngineOptions } from '../../engine/options.ts';
+import { acquireNamedEngine, releaseNamedEngine } from './registry.ts';
+import { MemoryTransport } from './transport.ts';
+
+export { MemoryDelivery } from './delivery.ts';
+export { MemorySubscription } from './subscription.ts';
+export { MemoryTransport, type MemoryTransportOptions } from './transport.ts';
+
+/**
+ * @example
+ * const transport = await connect('memory://');
+ */
+export async function createTransport(parsed: ParsedUrl, _options: ConnectOptions): Promise<Transport> {
+  const { url } = parsed;
+  if (url.pathname !== '' && url.pathname !== '/') {
+    throw new ConveyorError('ERR_BAD_URL', `memory:// takes a name and no path, got ${url.href}`);
+  }
+  const options = engineOptionsFromQuery(parsed.params);
+  resolveEngineOptions(options); // ERR_BAD_OPTIONS before any engine is shared or made
+  const name = decodeURIComponent(url.hostname);
+  if (name === '') {
+    const engine = new Engine(options);
+    return new MemoryTransport(engine, { onClose: () => engine.close() });
+  }
+  const engine = acquireNamedEngine(name, options);
+  return new MemoryTransport(engine, { onClose: () => releaseNamedEngine(name, engine) });
+}
+
+/** Query → engine options; the engine validates them (unknown names included) in one place. */
+function engineOptionsFromQuery(params: URLSearchParams): EngineOptions {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of params) out[key] = value.trim() === '' ? Number.NaN : Number(value);
+  return out as EngineOptions;
+}
