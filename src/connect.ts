@@ -18,6 +18,8 @@ export type TransportFactory = (url: ParsedUrl, options: ConnectOptions) => Prom
 const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   // Each adapter adds its line here: scheme: () => import('./transports/<engine>/index.ts').then((m) => m.createTransport),
   nats: () => import('./transports/nats/index.ts').then((m) => m.createTransport),
+  nsq: () => import('./transports/nsq/index.ts').then((m) => m.createTransport),
+  nsqlookup: () => import('./transports/nsq/index.ts').then((m) => m.createTransport),
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
 };
 
