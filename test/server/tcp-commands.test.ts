@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
+import { Engine } from '../../src/engine/index.ts';
 import { uniqueName } from '../helpers/index.ts';
 import { client, identify, publish, sleep, subscribe, testBroker } from './helpers.ts';
 import { cmd, mpubBody, type WireClient } from './wire.ts';
@@ -378,4 +379,18 @@ test('a fatal error stops processing: commands already sent after it are not run
   await expectFatal(c, 'E_INVALID');
   await sleep(50);
   assert.equal(broker.engine.getTopic(topic), undefined);
+});
+
+test('publishing into a closed engine is fatal E_PUB_FAILED / E_MPUB_FAILED / E_DPUB_FAILED', async (t) => {
+  const engine = new Engine();
+  t.after(() => engine.close());
+  const broker = await testBroker(t, { engine });
+  const clients = [await client(t, broker), await client(t, broker), await client(t, broker)];
+  await engine.close();
+  clients[0]!.write(cmd(`PUB ${uniqueName()}`, 'x'));
+  assert.match(await expectFatal(clients[0]!, 'E_PUB_FAILED'), /closed/);
+  clients[1]!.write(cmd(`MPUB ${uniqueName()}`, mpubBody(['x'])));
+  await expectFatal(clients[1]!, 'E_MPUB_FAILED');
+  clients[2]!.write(cmd(`DPUB ${uniqueName()} 10`, 'x'));
+  await expectFatal(clients[2]!, 'E_DPUB_FAILED');
 });

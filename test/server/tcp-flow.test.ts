@@ -133,3 +133,31 @@ test('closing a consumer connection requeues its in-flight messages at once', as
   assert.equal(again.id, m.id);
   assert.equal(again.attempts, 2);
 });
+
+test('deleting a channel closes its subscribed clients, as nsqd does', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const c = await client(t, broker);
+  await subscribe(c, topic, 'doomed', 1);
+  const res = await fetch(`http://${broker.httpAddress}/channel/delete?topic=${topic}&channel=doomed`, { method: 'POST' });
+  assert.equal(res.status, 200);
+  assert.equal(await c.waitClosed(), true);
+});
+
+test('IDENTIFY sample_rate delivers about that percentage; the rest are gone for the channel', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const c = await client(t, broker);
+  assert.equal((await identify(c, { sample_rate: 20 })).sample_rate, 20);
+  await subscribe(c, topic, 'ch', 2500);
+  const p = await client(t, broker);
+  p.write(cmd(`MPUB ${topic}`, mpubBody(Array.from({ length: 1000 }, (_, i) => `m${i}`))));
+  assert.equal(await p.response(), 'OK');
+  await sleep(300);
+  const got = c.frames.filter((f) => f.type === 2).length;
+  assert.ok(got > 100 && got < 350, `${got} of 1000 delivered at sample_rate 20`);
+  const stats: any = await (await fetch(`http://${broker.httpAddress}/stats?format=json&topic=${topic}`)).json();
+  const ch = stats.topics[0].channels[0];
+  assert.equal(ch.depth, 0);
+  assert.equal(ch.in_flight_count, got, 'only the sampled messages are in flight');
+});

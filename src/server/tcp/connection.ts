@@ -75,6 +75,7 @@ export class Connection implements CommandHost, ConsumerSink {
   #out: Buffer;
   #outLen = 0;
   #flushScheduled = false;
+  #sampledOut: string[] = [];
 
   #heartbeat: NodeJS.Timeout | undefined;
   #deadline: NodeJS.Timeout | undefined;
@@ -103,6 +104,13 @@ export class Connection implements CommandHost, ConsumerSink {
 
   deliver(message: EngineMessage): void {
     if (this.#ended) return; // closing: the consumer is closed right after, which requeues it
+    // IDENTIFY sample_rate: nsqd skips the rest, and a skipped message is gone for this channel.
+    // It is finished once the engine's delivery run is over, not from inside it.
+    if (this.client.sampleRate > 0 && Math.floor(Math.random() * 100) > this.client.sampleRate) {
+      this.#sampledOut.push(message.id);
+      this.#scheduleFlush();
+      return;
+    }
     const body = message.headers === undefined ? message.body : encodeEnvelope(message.body, message.headers);
     const need = MESSAGE_FRAME_OVERHEAD + body.length;
     if (this.#outLen + need > this.#out.length) {
@@ -119,6 +127,12 @@ export class Connection implements CommandHost, ConsumerSink {
     this.client.messageCount++;
     if (this.#outLen >= this.client.outputBufferSize) this.#flush();
     else this.#scheduleFlush();
+  }
+
+  /** The channel or topic was deleted (or the engine closed): nsqd closes such clients. */
+  detached(): void {
+    this.client.consumer = undefined;
+    this.#end();
   }
 
   // ---- CommandHost --------------------------------------------------------------------------
@@ -350,6 +364,11 @@ export class Connection implements CommandHost, ConsumerSink {
 
   #flushTask = (): void => {
     this.#flushScheduled = false;
+    if (this.#sampledOut.length > 0) {
+      const ids = this.#sampledOut;
+      this.#sampledOut = [];
+      for (const id of ids) this.client.consumer?.finish(id);
+    }
     this.#flush();
   };
 
