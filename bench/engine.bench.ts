@@ -1,0 +1,104 @@
+/**
+ * The embedded engine end to end through the Transport interface (memory://), in one process:
+ * publish (batches of 1000) → deliver → ack inside onMessage, 100-byte CBOR bodies, maxInFlight
+ * 2500. One channel, then four channels (each gets every message; reported as deliveries per
+ * second and per published message). Latency is publish→ack of one message per batch (the
+ * first), using the engine's per-channel FIFO order to match deliveries to publishes.
+ *
+ * The producer keeps at most WINDOW messages unacked on channel 0 so the test measures the steady
+ * state through the memory queue, not a backlog spilled to the overflow backend.
+ */
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { encode } from 'cbor-x';
+import { connect } from '../src/connect.ts';
+import type { OutgoingMessage } from '../src/core/message.ts';
+import { median, percentile, record, repeat, save } from './lib.ts';
+
+const BATCH = 1000;
+const WINDOW = 8000;
+const MAX_IN_FLIGHT = 2500;
+const TOTAL = Number(process.env.ENGINE_BENCH_MESSAGES ?? 2_000_000);
+const RUNS = Number(process.env.ENGINE_BENCH_RUNS ?? 5);
+
+/** A 100-byte CBOR body: a small record padded with a string to exactly 100 bytes. */
+function body100(): Uint8Array {
+  const base = { id: 123456, camera: 'cam-01', ts: 1_700_000_000_000, score: 0.5, label: '' };
+  const size = encode(base).length;
+  const body = encode({ ...base, label: 'x'.repeat(100 - size - 1) }) as Uint8Array;
+  if (body.length !== 100) throw new Error(`body is ${body.length} bytes, want 100`);
+  return body;
+}
+
+interface RunResult {
+  perSecond: number;
+  deliveredPerSecond: number;
+  latenciesMs: Float64Array;
+}
+
+async function run(channels: number, total: number): Promise<RunResult> {
+  const transport = await connect('memory://');
+  const body = body100();
+  const batch: OutgoingMessage[] = Array.from({ length: BATCH }, () => ({ body }));
+  const batches = Math.ceil(total / BATCH);
+  const publishedAt = new Float64Array(batches);
+  const latencies = new Float64Array(batches);
+  const received = new Array<number>(channels).fill(0);
+  let delivered = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  let channelsDone = 0;
+  for (let c = 0; c < channels; c++) {
+    await transport.subscribe('bench', `c${c}`, { maxInFlight: MAX_IN_FLIGHT }, (d) => {
+      d.ack();
+      const n = received[c]!;
+      if (c === 0 && n % BATCH === 0) latencies[n / BATCH] = performance.now() - publishedAt[n / BATCH]!;
+      received[c] = n + 1;
+      delivered++;
+      if (n + 1 === batches * BATCH && ++channelsDone === channels) done();
+    });
+  }
+  const start = performance.now();
+  for (let b = 0; b < batches; b++) {
+    while (b * BATCH - received[0]! > WINDOW) await yieldToLoop();
+    publishedAt[b] = performance.now();
+    await transport.publish('bench', batch);
+  }
+  await finished;
+  const seconds = (performance.now() - start) / 1000;
+  if (received.some((n) => n !== batches * BATCH)) throw new Error(`lost or extra deliveries: ${received.join(', ')}`);
+  await transport.close();
+  return { perSecond: (batches * BATCH) / seconds, deliveredPerSecond: delivered / seconds, latenciesMs: latencies };
+}
+
+async function measure(channels: number): Promise<void> {
+  const results: RunResult[] = [];
+  const runs = await repeat(RUNS, async () => {
+    const r = await run(channels, TOTAL);
+    results.push(r);
+    return r.perSecond;
+  });
+  const measured = results.slice(-RUNS);
+  const lat = measured.flatMap((r) => [...r.latenciesMs]);
+  const delivered = median(measured.map((r) => r.deliveredPerSecond));
+  record({
+    name: `publish→consume→ack, ${channels} channel${channels > 1 ? 's' : ''} (memory://)`,
+    perSecond: median(runs),
+    runs,
+    p50Ms: percentile(lat, 50),
+    p99Ms: percentile(lat, 99),
+    ...(channels === 1 ? { target: 1_000_000 } : {}),
+    notes:
+      channels === 1
+        ? `${TOTAL.toLocaleString('en-US')} msgs/run, 100 B CBOR, batch ${BATCH}, maxInFlight ${MAX_IN_FLIGHT}`
+        : `published msgs/s; ${Math.round(delivered).toLocaleString('en-US')} deliveries/s (${(delivered / median(runs)).toFixed(2)} per published message)`,
+  });
+}
+
+await measure(1);
+await measure(4);
+save(
+  'engine',
+  'The embedded engine through the Transport interface (memory://), publish → consume → ack in one process.',
+);

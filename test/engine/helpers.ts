@@ -1,0 +1,55 @@
+/** Shared by the engine suites: an engine closed when the test ends, and a collecting consumer. */
+import type { TestContext } from 'node:test';
+import { Engine, type EngineOptions } from '../../src/engine/index.ts';
+import type { Channel } from '../../src/engine/channel.ts';
+import type { ChannelConsumer, ConsumerOptions, EngineMessage } from '../../src/engine/types.ts';
+
+export function makeEngine(t: TestContext, options: EngineOptions = {}): Engine {
+  const engine = new Engine({ scanIntervalMs: 5, ...options });
+  t.after(() => engine.close());
+  return engine;
+}
+
+export interface Collector {
+  consumer: ChannelConsumer;
+  got: EngineMessage[];
+  /** Most messages this consumer ever held in flight at once. */
+  maxInFlight: number;
+  detached: boolean;
+}
+
+/** A consumer that records what it gets; `autoFinish` FINs inside deliver (the fast path). */
+export function collect(channel: Channel, ready: number, options: ConsumerOptions & { autoFinish?: boolean } = {}): Collector {
+  const { autoFinish, ...consumerOptions } = options;
+  const c: Collector = { consumer: undefined as unknown as ChannelConsumer, got: [], maxInFlight: 0, detached: false };
+  c.consumer = channel.subscribe(
+    {
+      deliver(m) {
+        c.got.push(m);
+        c.maxInFlight = Math.max(c.maxInFlight, c.consumer.inFlight);
+        if (autoFinish) c.consumer.finish(m.id);
+      },
+      detached() {
+        c.detached = true;
+      },
+    },
+    consumerOptions,
+  );
+  c.consumer.setReady(ready);
+  return c;
+}
+
+export function bodies(...values: number[]): { body: Uint8Array }[] {
+  return values.map((v) => ({ body: Uint8Array.of(v) }));
+}
+
+export function firstBytes(messages: EngineMessage[]): number[] {
+  return messages.map((m) => m.body[0]!);
+}
+
+/** Lets scheduled drains and pumps (setImmediate) run. */
+export async function settle(rounds = 3): Promise<void> {
+  for (let i = 0; i < rounds; i++) await new Promise((r) => setImmediate(r));
+}
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

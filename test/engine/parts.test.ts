@@ -1,0 +1,113 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ConveyorError } from '../../src/core/errors.ts';
+import { DeferredHeap } from '../../src/engine/heap.ts';
+import { IdGenerator } from '../../src/engine/ids.ts';
+import { DEFAULT_MEM_QUEUE_SIZE, Engine, isValidName, resolveEngineOptions } from '../../src/engine/index.ts';
+import { Msg } from '../../src/engine/message.ts';
+import { Ring } from '../../src/engine/ring.ts';
+import { makeEngine } from './helpers.ts';
+
+describe('engine names (nsqd IsValidTopicName)', () => {
+  const good = ['a', 'A.b_c-9', 'x'.repeat(64), `${'x'.repeat(54)}#ephemeral`, 'q#ephemeral', '.'];
+  const bad = ['', 'x'.repeat(65), `${'x'.repeat(55)}#ephemeral`, 'a b', 'a/b', 'a#b', '#ephemeral', 'é', 'a#ephemeral#ephemeral'];
+  test('accepts what nsqd accepts', () => {
+    for (const n of good) assert.equal(isValidName(n), true, n);
+  });
+  test('refuses what nsqd refuses, with ERR_BAD_NAME from the engine', (t) => {
+    const engine = makeEngine(t);
+    for (const n of bad) {
+      assert.equal(isValidName(n), false, n);
+      assert.throws(() => engine.topic(n), { code: 'ERR_BAD_NAME' }, `topic ${n}`);
+      assert.throws(() => engine.topic('ok').channel(n), { code: 'ERR_BAD_NAME' }, `channel ${n}`);
+    }
+    assert.throws(() => engine.topic(42 as never), { code: 'ERR_BAD_NAME' });
+  });
+});
+
+describe('engine options', () => {
+  test('defaults are nsqd defaults', (t) => {
+    const engine = new Engine();
+    t.after(() => engine.close());
+    const o = engine.options;
+    assert.equal(o.memQueueSize, DEFAULT_MEM_QUEUE_SIZE);
+    assert.equal(o.msgTimeoutMs, 60_000);
+    assert.equal(o.maxMsgTimeoutMs, 15 * 60_000);
+    assert.equal(o.maxReqTimeoutMs, 60 * 60_000);
+    assert.equal(o.maxMsgSize, 1024 * 1024);
+    assert.equal(o.maxRdyCount, 2500);
+  });
+
+  test('reports every bad option at once and never changes the caller object', () => {
+    const input = { memQueueSize: -1, msgTimeoutMs: 'x', scanIntervalMs: 0.5, bogus: 1, backend: 3 } as never;
+    const copy = structuredClone({ ...(input as object) });
+    try {
+      resolveEngineOptions(input);
+      assert.fail('should throw');
+    } catch (err) {
+      assert.ok(err instanceof ConveyorError);
+      assert.equal(err.code, 'ERR_BAD_OPTIONS');
+      for (const path of ['memQueueSize', 'msgTimeoutMs', 'scanIntervalMs', 'bogus', 'backend']) {
+        assert.match(err.message, new RegExp(path));
+      }
+    }
+    assert.deepEqual(input, copy);
+  });
+
+  test('msgTimeoutMs may not exceed maxMsgTimeoutMs', () => {
+    assert.throws(() => resolveEngineOptions({ msgTimeoutMs: 10, maxMsgTimeoutMs: 5 }), { code: 'ERR_BAD_OPTIONS' });
+  });
+});
+
+describe('engine ids', () => {
+  test('16 lower-case hex chars, unique and increasing', () => {
+    const ids = new IdGenerator();
+    const seen = new Set<string>();
+    let prev = '';
+    for (let i = 0; i < 10_000; i++) {
+      const id = ids.next();
+      assert.match(id, /^[0-9a-f]{16}$/);
+      assert.ok(id > prev);
+      prev = id;
+      seen.add(id);
+    }
+    assert.equal(seen.size, 10_000);
+  });
+
+  test('a later generator starts past an earlier one', () => {
+    const a = new IdGenerator(1_000_000);
+    const b = new IdGenerator(2_000_000);
+    for (let i = 0; i < 100; i++) a.next();
+    assert.ok(b.next() > a.next());
+  });
+});
+
+describe('ring and deferred heap', () => {
+  test('ring keeps FIFO order across growth and wrap-around', () => {
+    const ring = new Ring<number>(2);
+    const out: number[] = [];
+    let next = 0;
+    for (let round = 0; round < 50; round++) {
+      for (let i = 0; i < 7; i++) ring.push(next++);
+      for (let i = 0; i < 5; i++) out.push(ring.shift()!);
+    }
+    while (ring.length) out.push(ring.shift()!);
+    assert.deepEqual(out, Array.from({ length: next }, (_, i) => i));
+    assert.equal(ring.shift(), undefined);
+  });
+
+  test('heap pops only due messages, earliest first', () => {
+    const heap = new DeferredHeap();
+    const times = [50, 10, 40, 20, 30, 10, 60];
+    for (const t of times) heap.push(new Msg(String(t), new Uint8Array(), undefined, undefined, 0, 0, t));
+    const popped: number[] = [];
+    let m = heap.popDue(35);
+    while (m) {
+      popped.push(m.deferUntil);
+      m = heap.popDue(35);
+    }
+    assert.deepEqual(popped, [10, 10, 20, 30]);
+    assert.equal(heap.size, 3);
+    assert.equal(heap.popDue(1000)!.deferUntil, 40);
+  });
+});
