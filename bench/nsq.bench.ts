@@ -103,6 +103,31 @@ async function main(): Promise<void> {
         target: 265_000,
       });
     }
+
+    // The same two cases through nsqjs, for scale: what a typical Node client gets.
+    const jsMessages = Math.max(BATCH, Math.floor(MESSAGES / 4 / BATCH) * BATCH);
+    const jsPub: number[] = [];
+    const jsSub = await repeat(RUNS, async () => {
+      const t = topic();
+      await createChannel(http, t, 'ch');
+      jsPub.push(await nsqjsPublish(tcp, t, jsMessages));
+      const rate = await nsqjsConsume(tcp, t, jsMessages);
+      await deleteTopic(http, t);
+      return rate;
+    });
+    const jp = jsPub.slice(-RUNS);
+    record({
+      name: 'nsqjs Writer: publish',
+      perSecond: median(jp),
+      runs: jp,
+      notes: `MPUB ×${BATCH}, callback awaited; ${jsMessages} msgs per run`,
+    });
+    record({
+      name: 'nsqjs Reader: consume a backlog',
+      perSecond: median(jsSub),
+      runs: jsSub,
+      notes: `maxInFlight ${RDY}, finish() per message`,
+    });
   } finally {
     child.stdin?.end();
     await new Promise((r) => child.once('exit', r));
@@ -255,4 +280,45 @@ async function consumeAll(address: string, topic: string, consumers: number): Pr
   const seconds = (performance.now() - start) / 1000;
   for (const s of sockets) s.destroy();
   return { perSecond: received / seconds };
+}
+
+async function nsqjsPublish(address: string, topic: string, count: number): Promise<number> {
+  // @ts-expect-error nsqjs ships no types
+  const { default: nsq } = await import('nsqjs');
+  const i = address.lastIndexOf(':');
+  const writer = new nsq.Writer(address.slice(0, i), Number(address.slice(i + 1)));
+  await new Promise<void>((resolve, reject) => {
+    writer.once('ready', resolve);
+    writer.once('error', reject);
+    writer.connect();
+  });
+  const batch = Array.from({ length: BATCH }, () => Buffer.alloc(BODY_SIZE, 97));
+  const start = performance.now();
+  for (let sent = 0; sent < count; sent += BATCH) {
+    await new Promise<void>((resolve, reject) =>
+      writer.publish(topic, batch, (err: unknown) => (err ? reject(err) : resolve())),
+    );
+  }
+  const seconds = (performance.now() - start) / 1000;
+  writer.close();
+  return count / seconds;
+}
+
+async function nsqjsConsume(address: string, topic: string, count: number): Promise<number> {
+  // @ts-expect-error nsqjs ships no types
+  const { default: nsq } = await import('nsqjs');
+  const reader = new nsq.Reader(topic, 'ch', { nsqdTCPAddresses: [address], maxInFlight: RDY });
+  let received = 0;
+  let start = 0;
+  await new Promise<void>((resolve) => {
+    reader.on('message', (msg: any) => {
+      if (start === 0) start = performance.now();
+      msg.finish();
+      if (++received === count) resolve();
+    });
+    reader.connect();
+  });
+  const seconds = (performance.now() - start) / 1000;
+  reader.close();
+  return received / seconds;
 }

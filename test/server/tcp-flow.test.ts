@@ -5,6 +5,7 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeEnvelope } from '../../src/core/envelope.ts';
+import { Engine } from '../../src/engine/index.ts';
 import { uniqueName } from '../helpers/index.ts';
 import { client, identify, sleep, subscribe, testBroker } from './helpers.ts';
 import { cmd, mpubBody } from './wire.ts';
@@ -160,4 +161,25 @@ test('IDENTIFY sample_rate delivers about that percentage; the rest are gone for
   const ch = stats.topics[0].channels[0];
   assert.equal(ch.depth, 0);
   assert.equal(ch.in_flight_count, got, 'only the sampled messages are in flight');
+});
+
+test('broker.close() flushes and closes connected clients and requeues their in-flight messages', async (t) => {
+  const engine = new Engine();
+  t.after(() => engine.close());
+  const broker = await testBroker(t, { engine });
+  const topic = uniqueName();
+  const c = await client(t, broker);
+  await subscribe(c, topic, 'ch', 1);
+  const p = await client(t, broker);
+  p.write(cmd(`PUB ${topic}`, 'held'));
+  assert.equal(await p.response(), 'OK');
+  await c.message();
+  const start = Date.now();
+  await broker.close();
+  assert.ok(Date.now() - start < 1500, 'close took too long');
+  assert.equal(await c.waitClosed(500), true);
+  assert.equal(await p.waitClosed(500), true);
+  const channel = engine.getTopic(topic)!.getChannel('ch')!;
+  assert.equal(channel.stats().in_flight_count, 0);
+  assert.equal(channel.stats().depth, 1, 'the in-flight message went back to the channel');
 });

@@ -8,7 +8,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { hostname } from 'node:os';
 import { isConveyorError } from '../../core/errors.ts';
 import type { EngineInput, ServerEngine, ServerTopic } from '../engine.ts';
-import { isValidName } from '../names.ts';
+import { isValidName } from '../../engine/names.ts';
 import { type ProtocolLimits, SERVER_VERSION } from '../options.ts';
 import type { ClientState } from '../tcp/client.ts';
 import { collectStats, formatStats } from './stats.ts';

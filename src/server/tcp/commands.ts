@@ -6,7 +6,7 @@
  */
 import { isConveyorError } from '../../core/errors.ts';
 import type { ConsumerSink, EngineInput, ServerEngine } from '../engine.ts';
-import { isValidName } from '../names.ts';
+import { isValidName } from '../../engine/names.ts';
 import { type ProtocolLimits, SERVER_VERSION } from '../options.ts';
 import { type ClientState, STATE_CLOSING, STATE_INIT, STATE_SUBSCRIBED } from './client.ts';
 import { type ClientError, fatal, nonFatal } from './errors.ts';
