@@ -74,11 +74,23 @@ describe('engine ids', () => {
     assert.equal(seen.size, 10_000);
   });
 
-  test('a later generator starts past an earlier one', () => {
-    const a = new IdGenerator(1_000_000);
-    const b = new IdGenerator(2_000_000);
+  test('a later generator starts past an earlier one, even in the same millisecond', () => {
+    const now = Date.now();
+    const a = new IdGenerator(now);
+    const b = new IdGenerator(now);
     for (let i = 0; i < 100; i++) a.next();
     assert.ok(b.next() > a.next());
+  });
+
+  test('the sequence wraps into a new prefix without repeating', () => {
+    const ids = new IdGenerator();
+    let prev = ids.next();
+    for (let i = 0; i < 2 ** 20 + 10; i++) {
+      const id = ids.next();
+      if (!(id > prev)) assert.fail(`${id} after ${prev}`);
+      prev = id;
+    }
+    assert.match(prev, /^[0-9a-f]{16}$/);
   });
 });
 
