@@ -373,7 +373,7 @@ export class Connection implements CommandHost, ConsumerSink {
   };
 
   #flush(): void {
-    if (this.#outLen === 0 || this.#socket.destroyed) return;
+    if (this.#outLen === 0 || this.#socket.destroyed || this.#socket.writableEnded) return;
     const chunk = this.#out.subarray(0, this.#outLen);
     // The socket keeps `chunk` until written, so the next frames go to a fresh buffer.
     this.#out = Buffer.allocUnsafe(this.#out.length);
