@@ -20,6 +20,8 @@ const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   nats: () => import('./transports/nats/index.ts').then((m) => m.createTransport),
   nsq: () => import('./transports/nsq/index.ts').then((m) => m.createTransport),
   nsqlookup: () => import('./transports/nsq/index.ts').then((m) => m.createTransport),
+  mqtt: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
+  mqtts: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
 };
 

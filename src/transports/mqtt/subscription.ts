@@ -1,0 +1,220 @@
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import type { Delivery, Headers } from '../../core/message.ts';
+import type { Subscription } from '../../core/transport.ts';
+
+/** User properties Conveyor sets on every message (the broker counts and stamps nothing). */
+export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts', ts: 'conveyor-ts' } as const;
+
+/**
+ * Passed to mqtt.js' handleMessage callback to stop it sending the PUBACK itself: mqtt.js skips
+ * the PUBACK when the callback gets an error, and goes on with the next packet either way.
+ * The PUBACK is sent when the handler acks.
+ */
+const DEFER_PUBACK = new Error('conveyor: PUBACK deferred to ack()');
+
+export interface MqttSubscriptionHost {
+  /** Publishes a nacked message's copy to the channel's retry topic; resolves on its PUBACK. */
+  republish(client: MqttClient, packet: IPublishPacket, attempts: number): Promise<void>;
+  onError(err: unknown): void;
+}
+
+let nextLocalId = 0;
+
+/**
+ * One subscriber of a channel: its own MQTT session (client id, clean start false, session
+ * expiry) holding the shared subscriptions `$share/<channel>/<topic>` and
+ * `$share/<channel>/<retry topic>`. The broker sends at most `receiveMaximum` (= maxInFlight at
+ * connect) unacknowledged messages; this class also bounds them locally (pause, setMaxInFlight).
+ */
+export class MqttSubscription implements Subscription {
+  readonly topic: string;
+  readonly channel: string;
+  readonly client: MqttClient;
+  #host: MqttSubscriptionHost;
+  #onMessage: (d: Delivery) => void;
+  #max: number;
+  #inFlight = 0;
+  #held: IPublishPacket[] = [];
+  #paused = false;
+  #closed = false;
+  /** Bumped on every (re)connect: deliveries of an older connection no longer PUBACK. */
+  generation = 0;
+  #closing: Promise<void> | undefined;
+  #endSession: boolean;
+  #whenClosed: Array<() => void> = [];
+
+  constructor(
+    topic: string,
+    channel: string,
+    client: MqttClient,
+    maxInFlight: number,
+    endSession: boolean,
+    host: MqttSubscriptionHost,
+    onMessage: (d: Delivery) => void,
+  ) {
+    this.topic = topic;
+    this.channel = channel;
+    this.client = client;
+    this.#max = maxInFlight;
+    this.#endSession = endSession;
+    this.#host = host;
+    this.#onMessage = onMessage;
+    client.handleMessage = (packet, callback) => {
+      if (packet.qos !== 1) {
+        callback();
+        return;
+      }
+      this.#receive(packet);
+      callback(DEFER_PUBACK);
+    };
+    client.on('connect', () => {
+      // A new connection: the broker resends what was unacked (DUP) if the session survived.
+      this.generation++;
+      this.#held.length = 0;
+      this.#inFlight = 0;
+    });
+  }
+
+  #receive(packet: IPublishPacket): void {
+    if (this.#closed) return; // not PUBACKed: the broker keeps it for the session
+    if (this.#paused || this.#inFlight >= this.#max || this.#held.length > 0) {
+      this.#held.push(packet);
+      return;
+    }
+    this.#deliver(packet);
+  }
+
+  #deliver(packet: IPublishPacket): void {
+    this.#inFlight++;
+    const d = new MqttDelivery(this, packet, this.generation);
+    try {
+      this.#onMessage(d);
+    } catch (err) {
+      this.#host.onError(err);
+    }
+  }
+
+  /** @internal Sends the PUBACK for a delivery of the current connection. */
+  puback(d: MqttDelivery): void {
+    if (d.generation !== this.generation) return;
+    // biome-ignore lint/complexity/useLiteralKeys: mqtt.js has no public way to send a PUBACK later.
+    (this.client as unknown as { _sendPacket(p: object): void })['_sendPacket']({ cmd: 'puback', messageId: d.messageId, reasonCode: 0 });
+    this.#inFlight--;
+    this.#drain();
+  }
+
+  /** @internal Republishes a nacked delivery to the retry topic after `delayMs`, then PUBACKs it. */
+  retry(d: MqttDelivery, packet: IPublishPacket, delayMs: number): void {
+    const go = () => {
+      if (d.generation !== this.generation || this.#closed) return;
+      this.#host.republish(this.client, packet, d.attempts + 1).then(
+        () => this.puback(d),
+        (err) => this.#host.onError(err), // left unacked: the broker resends it on reconnect
+      );
+    };
+    if (delayMs > 0) setTimeout(go, delayMs).unref();
+    else go();
+  }
+
+  #drain(): void {
+    while (!this.#paused && !this.#closed && this.#held.length > 0 && this.#inFlight < this.#max) {
+      this.#deliver(this.#held.shift()!);
+    }
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (this.#closed) return;
+    this.#paused = false;
+    this.#drain();
+  }
+
+  setMaxInFlight(n: number): void {
+    if (!Number.isInteger(n) || n < 1) return;
+    this.#max = n;
+    this.#drain();
+  }
+
+  /** Runs `fn` once the subscription is closed. */
+  whenClosed(fn: () => void): void {
+    this.#whenClosed.push(fn);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    this.#closed = true;
+    this.generation++;
+    for (const fn of this.#whenClosed.splice(0)) fn();
+    // A session nobody can resume (random client id) ends now; a stable one stays for
+    // sessionExpirySec, keeping the channel's messages (and the unacked ones) for the next run.
+    await this.client.endAsync(false, this.#endSession ? { properties: { sessionExpiryInterval: 0 } } : {}).catch(() => this.client.end(true));
+  }
+}
+
+/** One MQTT message handed to a consumer. */
+export class MqttDelivery implements Delivery {
+  readonly id: string;
+  readonly topic: string;
+  readonly channel: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly attempts: number;
+  readonly timestamp: number;
+  readonly messageId: number;
+  readonly generation: number;
+  #sub: MqttSubscription;
+  #packet: IPublishPacket;
+  #settled = false;
+
+  constructor(sub: MqttSubscription, packet: IPublishPacket, generation: number) {
+    this.#sub = sub;
+    this.#packet = packet;
+    this.generation = generation;
+    this.messageId = packet.messageId ?? 0;
+    this.topic = sub.topic;
+    this.channel = sub.channel;
+    this.body = packet.payload as Uint8Array;
+    const headers: Headers = {};
+    let id: string | undefined;
+    let attempts = 1;
+    let ts = 0;
+    const props = packet.properties?.userProperties;
+    if (props) {
+      for (const key in props) {
+        const raw = props[key]!;
+        const value = Array.isArray(raw) ? raw[raw.length - 1]! : raw;
+        if (key === PROP.id) id = value;
+        else if (key === PROP.attempts) attempts = Number(value) || 1;
+        else if (key === PROP.ts) ts = Number(value) || 0;
+        else headers[key] = value;
+      }
+    }
+    // DUP: the broker resends after a reconnect, so the message was delivered once more.
+    this.attempts = attempts + (packet.dup ? 1 : 0);
+    this.id = id ?? `mqtt-${process.pid}-${++nextLocalId}`;
+    this.timestamp = ts || Date.now();
+    this.headers = headers;
+  }
+
+  ack(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#sub.puback(this);
+  }
+
+  nack(delayMs = 0): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#sub.retry(this, this.#packet, delayMs);
+  }
+
+  /** MQTT has no in-flight timeout to restart. */
+  touch(): void {}
+}
