@@ -92,7 +92,7 @@ test('heartbeats at the negotiated interval; a client silent for two intervals i
   await identify(polite, { heartbeat_interval: 1000 });
   await identify(silent, { heartbeat_interval: 1000 });
   const start = Date.now();
-  const beat = await polite.next(1500, { heartbeats: true });
+  const beat = await polite.next(2500, { heartbeats: true });
   assert.equal(beat.data.toString(), '_heartbeat_');
   assert.ok(Date.now() - start >= 900, 'heartbeat came too early');
   assert.equal(await silent.waitClosed(3500), true, 'the silent client was not dropped');
