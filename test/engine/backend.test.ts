@@ -1,64 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import type { BackendQueue, EngineMessage } from '../../src/engine/types.ts';
-import { bodies, collect, firstBytes, makeEngine, settle } from './helpers.ts';
-
-/**
- * A backend shaped like a disk queue: it stores copies and `read()` returns new plain objects (not
- * the engine's), and it records every release, sync, close and delete.
- */
-class RecordingBackend implements BackendQueue {
-  stored: EngineMessage[] = [];
-  handedOut = new Set<EngineMessage>();
-  released: EngineMessage[] = [];
-  syncs = 0;
-  closed = false;
-  deleted = false;
-
-  constructor(readonly name: string) {}
-
-  put(m: EngineMessage): void {
-    this.stored.push({ ...m });
-  }
-  read(): EngineMessage | undefined {
-    const m = this.stored.shift();
-    if (m === undefined) return undefined;
-    const copy = { ...m };
-    this.handedOut.add(copy);
-    return copy;
-  }
-  get depth(): number {
-    return this.stored.length;
-  }
-  async sync(): Promise<void> {
-    this.syncs++;
-  }
-  empty(): void {
-    this.stored = [];
-  }
-  async close(): Promise<void> {
-    this.closed = true;
-  }
-  async delete(): Promise<void> {
-    this.deleted = true;
-  }
-  release(m: EngineMessage): void {
-    assert.ok(this.handedOut.has(m), `${this.name}: release of an object read() did not return`);
-    this.handedOut.delete(m);
-    this.released.push(m);
-  }
-}
-
-function recordingFactory() {
-  const made = new Map<string, RecordingBackend>();
-  const factory = (topic: string, channel: string | undefined) => {
-    const name = channel === undefined ? topic : `${topic}/${channel}`;
-    const b = new RecordingBackend(name);
-    made.set(name, b);
-    return b;
-  };
-  return { made, factory };
-}
+import { bodies, collect, firstBytes, makeEngine, recordingFactory, settle } from './helpers.ts';
 
 describe('engine backends', () => {
   test('past the high-water mark a channel spills to its backend and reads back in order', async (t) => {

@@ -1,8 +1,9 @@
-/** Shared by the engine suites: an engine closed when the test ends, and a collecting consumer. */
+/** Shared by the engine suites: an engine closed when the test ends, a collecting consumer, a recording backend. */
+import assert from 'node:assert/strict';
 import type { TestContext } from 'node:test';
-import { Engine, type EngineOptions } from '../../src/engine/index.ts';
 import type { Channel } from '../../src/engine/channel.ts';
-import type { ChannelConsumer, ConsumerOptions, EngineMessage } from '../../src/engine/types.ts';
+import { Engine, type EngineOptions } from '../../src/engine/index.ts';
+import type { BackendQueue, ChannelConsumer, ConsumerOptions, EngineMessage } from '../../src/engine/types.ts';
 
 export function makeEngine(t: TestContext, options: EngineOptions = {}): Engine {
   const engine = new Engine({ scanIntervalMs: 5, ...options });
@@ -53,3 +54,61 @@ export async function settle(rounds = 3): Promise<void> {
 }
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+/**
+ * A backend shaped like a disk queue: it stores copies and `read()` returns new plain objects (not
+ * the engine's), and it records every release, sync, close and delete.
+ */
+export class RecordingBackend implements BackendQueue {
+  stored: EngineMessage[] = [];
+  handedOut = new Set<EngineMessage>();
+  released: EngineMessage[] = [];
+  syncs = 0;
+  closed = false;
+  deleted = false;
+
+  constructor(readonly name: string) {}
+
+  put(m: EngineMessage): void {
+    this.stored.push({ ...m });
+  }
+  read(): EngineMessage | undefined {
+    const m = this.stored.shift();
+    if (m === undefined) return undefined;
+    const copy = { ...m };
+    this.handedOut.add(copy);
+    return copy;
+  }
+  get depth(): number {
+    return this.stored.length;
+  }
+  async sync(): Promise<void> {
+    this.syncs++;
+  }
+  empty(): void {
+    this.stored = [];
+  }
+  async close(): Promise<void> {
+    this.closed = true;
+  }
+  async delete(): Promise<void> {
+    this.deleted = true;
+  }
+  release(m: EngineMessage): void {
+    assert.ok(this.handedOut.has(m), `${this.name}: release of an object read() did not return`);
+    this.handedOut.delete(m);
+    this.released.push(m);
+  }
+}
+
+export function recordingFactory() {
+  const made = new Map<string, RecordingBackend>();
+  const factory = (topic: string, channel: string | undefined) => {
+    const name = channel === undefined ? topic : `${topic}/${channel}`;
+    const b = new RecordingBackend(name);
+    made.set(name, b);
+    return b;
+  };
+  return { made, factory };
+}
+
