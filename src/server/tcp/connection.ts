@@ -51,6 +51,8 @@ export interface ConnectionContext {
 const EMPTY = Buffer.alloc(0);
 /** Write buffers are at least this large, so a tiny output_buffer_size still batches small frames. */
 const MIN_OUT_CAPACITY = 16 * 1024;
+/** Flushes up to this size are copied out so the write buffer can be kept (Buffer's pool serves them). */
+const SMALL_FLUSH = 2048;
 /** How long a closing connection may take to hand its last frames to the kernel before it is destroyed. */
 const END_GRACE_MS = 1000;
 
@@ -374,9 +376,17 @@ export class Connection implements CommandHost, ConsumerSink {
 
   #flush(): void {
     if (this.#outLen === 0 || this.#socket.destroyed || this.#socket.writableEnded) return;
-    const chunk = this.#out.subarray(0, this.#outLen);
-    // The socket keeps `chunk` until written, so the next frames go to a fresh buffer.
-    this.#out = Buffer.allocUnsafe(this.#out.length);
+    let chunk: Buffer;
+    if (this.#outLen <= SMALL_FLUSH) {
+      // A few small frames (an OK, a heartbeat, one message): copy them out (a pooled slice) and
+      // keep the write buffer, rather than give away 16 KiB for a few bytes.
+      chunk = Buffer.allocUnsafe(this.#outLen);
+      this.#out.copy(chunk, 0, 0, this.#outLen);
+    } else {
+      // The socket keeps `chunk` until written, so the next frames go to a fresh buffer.
+      chunk = this.#out.subarray(0, this.#outLen);
+      this.#out = Buffer.allocUnsafe(this.#out.length);
+    }
     this.#outLen = 0;
     this.#socket.write(chunk);
   }
