@@ -142,6 +142,8 @@ describe('memory:// transport', () => {
     );
     assert.throws(() => sub.setMaxInFlight(-1), { code: 'ERR_BAD_OPTIONS' });
     await assert.rejects(transport.subscribe(topic, 'd', { maxInFlight: 1e6 }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    await assert.rejects(transport.subscribe(topic, 'd', { maxInFlight: 1, timeoutMs: 0 }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    assert.equal((transport as MemoryTransport).engine.getTopic(topic)!.getChannel('d'), undefined, 'no channel made by a refused subscribe');
   });
 
   test('closing a subscription returns its unacked deliveries to the channel', async (t) => {

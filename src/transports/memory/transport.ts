@@ -80,9 +80,13 @@ export class MemoryTransport implements Transport {
     if (typeof onMessage !== 'function') throw new ConveyorError('ERR_BAD_OPTIONS', 'onMessage must be a function');
     const maxRdy = this.engine.options.maxRdyCount;
     checkMaxInFlight(options?.maxInFlight, maxRdy);
+    const { timeoutMs } = options;
+    if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs >= 1)) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `timeoutMs must be an integer >= 1 (ms), got ${JSON.stringify(timeoutMs)}`);
+    }
     const ch = this.engine.topic(topic).channel(channel);
     const sub = new MemorySubscription(topic, channel, options.maxInFlight, maxRdy, onMessage, this.#forget);
-    sub.consumer = ch.subscribe(sub, options.timeoutMs === undefined ? {} : { msgTimeoutMs: options.timeoutMs });
+    sub.consumer = ch.subscribe(sub, timeoutMs === undefined ? {} : { msgTimeoutMs: timeoutMs });
     this.#subscriptions.add(sub);
     sub.consumer.setReady(options.maxInFlight);
     return sub;
