@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { Engine } from '../../src/engine/index.ts';
+import { Engine, MemoryBackend } from '../../src/engine/index.ts';
 import { uniqueName } from '../helpers/index.ts';
 import { client, identify, publish, sleep, subscribe, testBroker } from './helpers.ts';
 import { cmd, mpubBody, type WireClient } from './wire.ts';
@@ -393,4 +393,23 @@ test('publishing into a closed engine is fatal E_PUB_FAILED / E_MPUB_FAILED / E_
   await expectFatal(clients[1]!, 'E_MPUB_FAILED');
   clients[2]!.write(cmd(`DPUB ${uniqueName()} 10`, 'x'));
   await expectFatal(clients[2]!, 'E_DPUB_FAILED');
+});
+
+test('OK waits for the engine to make the publish durable; later answers stay in order behind it', async (t) => {
+  // A backend whose sync (the fsync of a durable disk queue) takes 200 ms.
+  class SlowSync extends MemoryBackend {
+    override sync(): Promise<void> {
+      return new Promise((resolve) => setTimeout(resolve, 200));
+    }
+  }
+  const engine = new Engine({ backend: () => new SlowSync() });
+  t.after(() => engine.close());
+  const broker = await testBroker(t, { engine });
+  const c = await client(t, broker);
+  const start = Date.now();
+  // PUB, then a command that fails at once: its error must not overtake the PUB's OK.
+  c.write(Buffer.concat([cmd(`PUB ${uniqueName()}`, 'durable'), cmd('RDY 1')]));
+  assert.equal(await c.response(), 'OK');
+  assert.ok(Date.now() - start >= 190, `OK after ${Date.now() - start} ms, before the sync finished`);
+  await expectFatal(c, 'E_INVALID');
 });
