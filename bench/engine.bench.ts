@@ -12,6 +12,7 @@ import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { encode } from 'cbor-x';
 import { connect } from '../src/connect.ts';
 import type { Delivery, OutgoingMessage } from '../src/core/message.ts';
+import { Engine, type EngineInput } from '../src/engine/index.ts';
 import { median, percentile, record, repeat, save } from './lib.ts';
 
 const BATCH = 1000;
@@ -115,7 +116,48 @@ async function measure(channels: number, syncAck = true): Promise<void> {
   });
 }
 
+/**
+ * The same flow on the engine's own API (topic.publish, a ConsumerSink that FINs in deliver), no
+ * Transport layer: the ratio to the memory:// case is what the transport costs.
+ */
+async function runEngineDirect(total: number): Promise<number> {
+  const engine = new Engine();
+  const topic = engine.topic('bench');
+  const body = body100();
+  const batch: EngineInput[] = Array.from({ length: BATCH }, () => ({ body }));
+  const batches = Math.ceil(total / BATCH);
+  let received = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((resolve) => {
+    done = resolve;
+  });
+  const consumer = topic.channel('c').subscribe({
+    deliver(m) {
+      consumer.finish(m.id);
+      if (++received === batches * BATCH) done();
+    },
+  });
+  consumer.setReady(MAX_IN_FLIGHT);
+  const start = performance.now();
+  for (let b = 0; b < batches; b++) {
+    while (b * BATCH - received > WINDOW) await yieldToLoop();
+    topic.publish(batch);
+    await topic.sync();
+  }
+  await finished;
+  const seconds = (performance.now() - start) / 1000;
+  await engine.close();
+  return (batches * BATCH) / seconds;
+}
+
 await measure(1);
+const direct = await repeat(RUNS, () => runEngineDirect(TOTAL));
+record({
+  name: 'publish→consume→FIN, 1 channel, engine API without Transport',
+  perSecond: median(direct),
+  runs: direct,
+  notes: 'the Transport layer (Delivery objects, EngineInput mapping) is the difference to the memory:// row',
+});
 await measure(4);
 await measure(1, false);
 save(

@@ -33,7 +33,11 @@ export class Engine {
       ids: new IdGenerator(),
       nextConsumerId: () => ++this.#consumerIds,
       idle: (topic) => {
-        if (this.#topics.get(topic.name) === topic) void this.deleteTopic(topic.name);
+        if (this.#topics.get(topic.name) !== topic) return;
+        // Nobody awaits this deletion: a backend that fails to delete its data is reported, not thrown.
+        this.deleteTopic(topic.name).catch((err: unknown) => {
+          process.emitWarning(`deleting ephemeral topic ${topic.name} failed: ${String(err)}`, 'ConveyorWarning');
+        });
       },
     };
     this.#timer = setInterval(() => this.#scan(), this.options.scanIntervalMs);

@@ -56,7 +56,10 @@ export class MessageQueue {
     this.backend.empty();
   }
 
-  /** Moves what is in memory into the backend, so that a durable backend keeps it over a restart. */
+  /**
+   * Moves what is in memory into the backend, so that a durable backend keeps it over a restart.
+   * Those messages then come after what the backend already held (nsqd's flush reorders the same way).
+   */
   flushToBackend(): void {
     const pending: Msg[] = [];
     this.#ring.clear((msg) => pending.push(msg));

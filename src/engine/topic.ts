@@ -55,7 +55,10 @@ export class Topic {
       options,
       nextConsumerId: () => context.nextConsumerId(),
       idle: (channel) => {
-        if (this.#channels.get(channel.name) === channel) void this.deleteChannel(channel.name);
+        if (this.#channels.get(channel.name) !== channel) return;
+        this.deleteChannel(channel.name).catch((err: unknown) => {
+          process.emitWarning(`deleting ephemeral channel ${name}/${channel.name} failed: ${String(err)}`, 'ConveyorWarning');
+        });
       },
     };
   }
