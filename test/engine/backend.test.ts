@@ -26,6 +26,22 @@ describe('engine backends', () => {
     assert.equal(backend.handedOut.size, 0);
   });
 
+  test('a topic without channels spills past its high-water mark and hands everything over in order', async (t) => {
+    const { made, factory } = recordingFactory();
+    const engine = makeEngine(t, { memQueueSize: 3, backend: factory });
+    const topic = engine.topic('tspill');
+    const values = Array.from({ length: 10 }, (_, i) => i);
+    topic.publish(bodies(...values));
+    assert.deepEqual([topic.stats().depth, topic.stats().backend_depth], [10, 7]);
+    const ch = topic.channel('c');
+    assert.equal(topic.stats().depth, 0);
+    assert.equal(made.get('tspill')!.released.length, 7, 'released once copied to the channel');
+    assert.equal(made.get('tspill')!.handedOut.size, 0);
+    const c = collect(ch, 100, { autoFinish: true });
+    await settle();
+    assert.deepEqual(firstBytes(c.got), values);
+  });
+
   test('while the backend holds messages new ones go behind them (FIFO across the spill)', async (t) => {
     const { made, factory } = recordingFactory();
     const engine = makeEngine(t, { memQueueSize: 2, backend: factory });

@@ -215,6 +215,7 @@ describe('memory:// transport', () => {
     await assert.rejects(connect('memory://?nonsense=1'), { code: 'ERR_BAD_OPTIONS' });
     await assert.rejects(connect('memory://?memQueueSize=abc'), { code: 'ERR_BAD_OPTIONS' });
     await assert.rejects(connect('memory://x/path'), { code: 'ERR_BAD_URL' });
+    await assert.rejects(connect('memory://%zz'), { code: 'ERR_BAD_URL' });
   });
 
   test('memory://<name> shares one engine in the process; memory:// is private', async (t) => {

@@ -34,7 +34,12 @@ export async function createTransport(parsed: ParsedUrl, _options: ConnectOption
   }
   const options = engineOptionsFromQuery(parsed.params);
   resolveEngineOptions(options); // ERR_BAD_OPTIONS before any engine is shared or made
-  const name = decodeURIComponent(url.hostname);
+  let name: string;
+  try {
+    name = decodeURIComponent(url.hostname);
+  } catch (cause) {
+    throw new ConveyorError('ERR_BAD_URL', `memory:// name is not valid percent-encoding: ${url.hostname}`, { cause });
+  }
   if (name === '') {
     const engine = new Engine(options);
     return new MemoryTransport(engine, { onClose: () => engine.close() });
