@@ -22,6 +22,7 @@ const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   nsqlookup: () => import('./transports/nsq/index.ts').then((m) => m.createTransport),
   mqtt: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
   mqtts: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
+  kafka: () => import('./transports/kafka/index.ts').then((m) => m.createTransport),
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
 };
 

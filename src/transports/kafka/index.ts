@@ -1,0 +1,234 @@
+/**
+ * `kafka://` — Apache Kafka through kafkajs.
+ *
+ * | Conveyor      | Kafka                                                                  |
+ * |---------------|------------------------------------------------------------------------|
+ * | topic         | topic (created on first use: `partitions`, `replicationFactor`)        |
+ * | channel       | consumer group; a new group starts at the end (sees what is published after it joined) |
+ * | confirm       | produce with acks=all                                                  |
+ * | ack           | offset commit of the contiguous acked run per partition (watermark.ts) |
+ * | maxInFlight   | the fetch loop waits while that many records are unacked               |
+ * | headers, id   | record headers (`conveyor-id`, `conveyor-attempts` carried as headers) |
+ *
+ * What Kafka cannot do, and what Conveyor does instead:
+ * - Acks are offsets: a commit only moves past a contiguous run of acked records, so one slow
+ *   record holds back the commit (not the deliveries) of its partition; a crash redelivers
+ *   everything after it.
+ * - No nack: `nack(delay)` waits `delay` in this process (the record stays unacked), produces a
+ *   copy with `conveyor-attempts + 1` to the channel's own topic `conveyor-retry.<channel>.<topic>`
+ *   (which only that group reads), then acks the original. `features.delayedNack` is false.
+ * - No per-record timeout: an unacked record is redelivered only after a rebalance or restart;
+ *   `touch()` is a no-op (liveness is the member's heartbeat).
+ * - `#ephemeral` topics/channels are ordinary ones named `…__ephemeral`.
+ *
+ * @example
+ * const transport = await connect('kafka://127.0.0.1:9092?partitions=6');
+ */
+import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import { ConveyorError } from '../../core/errors.ts';
+import type { Delivery, OutgoingMessage } from '../../core/message.ts';
+import { loadOptional } from '../../core/optional.ts';
+import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import type { ParsedUrl } from '../../core/url.ts';
+import { checkName, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
+import { KafkaSubscription, PROP } from './subscription.ts';
+
+type KafkaModule = typeof import('kafkajs');
+
+export const createTransport: TransportFactory = (url, options) => KafkaTransport.connect(url, options);
+
+export class KafkaTransport implements Transport {
+  readonly kind = 'kafka';
+  readonly features: TransportFeatures;
+  readonly options: KafkaOptions;
+  #kafka: Kafka;
+  #producer: Producer;
+  #admin: Admin;
+  #topics = new Map<string, Promise<void>>();
+  #subs = new Set<KafkaSubscription>();
+  #pending = new Set<Promise<unknown>>();
+  #closing: Promise<void> | undefined;
+
+  private constructor(kafka: Kafka, producer: Producer, admin: Admin, options: KafkaOptions) {
+    this.#kafka = kafka;
+    this.#producer = producer;
+    this.#admin = admin;
+    this.options = options;
+    this.features = {
+      delayedNack: false,
+      delayedPublish: false,
+      timeoutRedelivery: false,
+      touch: false,
+      persistent: true,
+      guaranteedOrder: false,
+      attemptsCounted: false,
+      maxMessageBytes: options.maxMessageBytes,
+    };
+  }
+
+  static async connect(url: ParsedUrl, connectOptions: ConnectOptions = {}): Promise<KafkaTransport> {
+    const options = parseKafkaOptions(url);
+    const mod = await loadOptional<KafkaModule>('kafkajs', 'kafka:// transport');
+    const kafka = new mod.Kafka({
+      clientId: connectOptions.clientId ?? `conveyor-${process.pid}`,
+      brokers: options.brokers,
+      ssl: options.ssl,
+      sasl: options.sasl as never,
+      connectionTimeout: options.connectTimeoutMs,
+      requestTimeout: options.requestTimeoutMs,
+      retry: { retries: options.retries },
+      logLevel: mod.logLevel.NOTHING,
+    });
+    const producer = kafka.producer({ allowAutoTopicCreation: false });
+    const admin = kafka.admin();
+    try {
+      await Promise.all([producer.connect(), admin.connect()]);
+    } catch (cause) {
+      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+      throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not connect to ${options.brokers.join(',')}: ${(cause as Error).message}`, { cause });
+    }
+    return new KafkaTransport(kafka, producer, admin, options);
+  }
+
+  /** Creates the topic on first use (an existing one is left as it is). */
+  #ensureTopic(name: string): Promise<void> {
+    let ready = this.#topics.get(name);
+    if (!ready) {
+      ready = this.#admin
+        .createTopics({
+          waitForLeaders: true,
+          topics: [{ topic: name, numPartitions: this.options.partitions, replicationFactor: this.options.replicationFactor }],
+        })
+        .then(
+          () => undefined,
+          (cause: unknown) => {
+            // Already there (made by another process) is fine.
+            if ((cause as { type?: string })?.type === 'TOPIC_ALREADY_EXISTS') return;
+            this.#topics.delete(name);
+            throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not create topic ${name}: ${(cause as Error).message}`, { cause });
+          },
+        );
+      this.#topics.set(name, ready);
+    }
+    return ready;
+  }
+
+  async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    this.#open();
+    checkName('topic', topic);
+    for (const m of messages) {
+      if (m.body.length > this.options.maxMessageBytes) {
+        throw new ConveyorError('ERR_TOO_LARGE', `message of ${m.body.length} bytes is larger than maxMessageBytes ${this.options.maxMessageBytes}`, {
+          details: { size: m.body.length, limit: this.options.maxMessageBytes },
+        });
+      }
+      if (m.delayMs !== undefined && m.delayMs > 0) {
+        throw new ConveyorError('ERR_BAD_OPTIONS', 'kafka:// cannot delay a publish (features.delayedPublish is false)');
+      }
+    }
+    if (messages.length === 0) return;
+    const name = kafkaTopic(topic);
+    const records = messages.map((m) => ({
+      value: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+      headers: m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
+    }));
+    await this.#send(name, records);
+  }
+
+  async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>): Promise<void> {
+    const work = this.#ensureTopic(name).then(() => this.#producer.send({ topic: name, acks: -1, messages: records }));
+    this.#pending.add(work);
+    try {
+      await work;
+    } catch (cause) {
+      if (cause instanceof ConveyorError) throw cause;
+      throw new ConveyorError('ERR_NOT_CONFIRMED', `kafka:// ${records.length} records to ${name} were not confirmed: ${(cause as Error).message}`, {
+        cause,
+        retryable: true,
+      });
+    } finally {
+      this.#pending.delete(work);
+    }
+  }
+
+  async subscribe(topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void): Promise<Subscription> {
+    this.#open();
+    checkName('topic', topic);
+    checkName('channel', channel);
+    const { maxInFlight } = options;
+    if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);
+    }
+    const main = kafkaTopic(topic);
+    const retry = retryTopic(topic, channel);
+    await Promise.all([this.#ensureTopic(main), this.#ensureTopic(retry)]);
+    const consumer = this.#kafka.consumer({
+      groupId: kafkaTopic(channel),
+      sessionTimeout: this.options.sessionTimeoutMs,
+      heartbeatInterval: this.options.heartbeatIntervalMs,
+      allowAutoTopicCreation: false,
+    });
+    const sub = new KafkaSubscription(
+      topic,
+      channel,
+      consumer,
+      maxInFlight,
+      this.options.commitIntervalMs,
+      {
+        republish: (message, attempts) => this.#republish(retry, message, attempts),
+        onError: () => undefined,
+      },
+      onMessage,
+    );
+    try {
+      await consumer.connect();
+      await consumer.subscribe({ topics: [main, retry], fromBeginning: false });
+      // Resolve once the group is joined and has fetched once: offsets are then fixed, and a
+      // message published after subscribe() returns is seen by this channel.
+      const joined = new Promise<void>((resolve) => {
+        const stop = consumer.on(consumer.events.FETCH, () => {
+          stop();
+          resolve();
+        });
+      });
+      await consumer.run({ autoCommit: false, eachMessage: sub.eachMessage });
+      await Promise.race([
+        joined,
+        new Promise((_, reject) =>
+          setTimeout(() => reject(new Error(`no group join within ${this.options.sessionTimeoutMs} ms`)), this.options.sessionTimeoutMs).unref(),
+        ),
+      ]);
+    } catch (cause) {
+      await sub.close().catch(() => undefined);
+      throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not subscribe ${channel} to ${topic}: ${(cause as Error).message}`, { cause });
+    }
+    this.#subs.add(sub);
+    sub.whenClosed(() => this.#subs.delete(sub));
+    return sub;
+  }
+
+  #republish(retry: string, message: KafkaMessage, attempts: number): Promise<void> {
+    const headers: Record<string, string | Buffer> = {};
+    for (const [k, v] of Object.entries(message.headers ?? {})) {
+      if (v !== undefined) headers[k] = Array.isArray(v) ? v[v.length - 1]! : v;
+    }
+    headers[PROP.attempts] = String(attempts);
+    return this.#send(retry, [{ value: message.value ?? Buffer.alloc(0), headers }]);
+  }
+
+  #open(): void {
+    if (this.#closing) throw new ConveyorError('ERR_CLOSED', 'kafka:// transport is closed');
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    await Promise.allSettled([...this.#subs].map((s) => s.close()));
+    await Promise.allSettled([...this.#pending]);
+    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
+  }
+}

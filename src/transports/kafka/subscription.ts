@@ -1,0 +1,236 @@
+import type { Consumer, EachMessagePayload, KafkaMessage } from 'kafkajs';
+import type { Delivery, Headers } from '../../core/message.ts';
+import type { Subscription } from '../../core/transport.ts';
+import { type PartitionWatermark, WatermarkTracker } from './watermark.ts';
+
+/** Headers Conveyor sets on every record (Kafka counts no attempts). */
+export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts' } as const;
+
+export interface KafkaSubscriptionHost {
+  /** Republishes a nacked record's copy to the channel's retry topic; resolves once acked by the brokers. */
+  republish(message: KafkaMessage, attempts: number): Promise<void>;
+  onError(err: unknown): void;
+}
+
+/**
+ * One member of the consumer group that is a channel. kafkajs fetches; each record is handed
+ * out synchronously and tracked in a per-partition watermark; the handler's ack marks it done,
+ * and a timer commits every partition's contiguous acked run. While maxInFlight records are
+ * unacked (or the subscription is paused) the fetch loop waits, heartbeating, so that Kafka
+ * itself holds the rest (pause/resume by backpressure).
+ *
+ * Rebalance: on REBALANCING the watermarks are committed (this member still owns its
+ * partitions); on GROUP_JOIN every watermark is dropped, since kafkajs resumes each partition it
+ * keeps from the committed offset: records in flight are delivered again and their late acks
+ * are ignored. Nothing is skipped, and nothing acked is committed twice past the next owner.
+ */
+export class KafkaSubscription implements Subscription {
+  readonly topic: string;
+  readonly channel: string;
+  #consumer: Consumer;
+  #host: KafkaSubscriptionHost;
+  #onMessage: (d: Delivery) => void;
+  #tracker = new WatermarkTracker();
+  #max: number;
+  #inFlight = 0;
+  #paused = false;
+  #closed = false;
+  #room: (() => void) | undefined;
+  #commitTimer: NodeJS.Timeout;
+  #committing: Promise<void> = Promise.resolve();
+  #closing: Promise<void> | undefined;
+  #whenClosed: Array<() => void> = [];
+
+  constructor(
+    topic: string,
+    channel: string,
+    consumer: Consumer,
+    maxInFlight: number,
+    commitIntervalMs: number,
+    host: KafkaSubscriptionHost,
+    onMessage: (d: Delivery) => void,
+  ) {
+    this.topic = topic;
+    this.channel = channel;
+    this.#consumer = consumer;
+    this.#max = maxInFlight;
+    this.#host = host;
+    this.#onMessage = onMessage;
+    this.#commitTimer = setInterval(() => void this.commit(), commitIntervalMs);
+    this.#commitTimer.unref();
+    consumer.on(consumer.events.REBALANCING, () => void this.commit());
+    consumer.on(consumer.events.GROUP_JOIN, () => {
+      for (const { topic: t, partition } of this.#tracker.partitions()) this.#tracker.revoke(t, partition);
+      this.#inFlight = 0;
+      this.#wake();
+    });
+  }
+
+  /** kafkajs' eachMessage: hand the record out, then wait while there is no room for the next. */
+  readonly eachMessage = async ({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> => {
+    if (this.#closed) return;
+    const offset = Number(message.offset);
+    let mark: PartitionWatermark;
+    try {
+      mark = this.#tracker.delivered(topic, partition, offset);
+    } catch {
+      // kafkajs went back on this partition (seek, offset reset): what was in flight comes again.
+      this.#tracker.reset(topic, partition);
+      mark = this.#tracker.delivered(topic, partition, offset);
+    }
+    this.#inFlight++;
+    const d = new KafkaDelivery(this, mark, mark.epoch, topic, partition, message);
+    try {
+      this.#onMessage(d);
+    } catch (err) {
+      this.#host.onError(err);
+    }
+    while (!this.#closed && (this.#paused || this.#inFlight >= this.#max)) {
+      await new Promise<void>((resolve) => {
+        this.#room = resolve;
+        // Heartbeat while waiting, so a slow handler does not cost this member its partitions.
+        setTimeout(resolve, 1000).unref();
+      });
+      this.#room = undefined;
+      await heartbeat().catch(() => undefined);
+    }
+  };
+
+  #wake(): void {
+    this.#room?.();
+  }
+
+  /** @internal */
+  settled(mark: PartitionWatermark, epoch: number, offset: number): void {
+    if (!mark.ack(offset, epoch)) return; // from before a rebalance: already dropped
+    this.#inFlight--;
+    this.#wake();
+  }
+
+  /** @internal nack: after `delayMs`, copy to the retry topic; once that is acked, ack the original. */
+  retry(d: KafkaDelivery, message: KafkaMessage, delayMs: number): void {
+    const go = () => {
+      if (this.#closed) return;
+      this.#host.republish(message, d.attempts + 1).then(
+        () => d.settle(),
+        (err) => this.#host.onError(err), // left unacked: redelivered after the next rebalance or restart
+      );
+    };
+    if (delayMs > 0) setTimeout(go, delayMs).unref();
+    else go();
+  }
+
+  /** Commits every partition's acked watermark (serialised: commits never overtake each other). */
+  commit(): Promise<void> {
+    this.#committing = this.#committing.then(async () => {
+      const commits = this.#tracker.commits();
+      if (commits.length === 0) return;
+      try {
+        await this.#consumer.commitOffsets(commits);
+        this.#tracker.committed(commits);
+      } catch (err) {
+        this.#host.onError(err); // retried on the next tick with whatever has moved since
+      }
+    });
+    return this.#committing;
+  }
+
+  pause(): void {
+    this.#paused = true;
+  }
+
+  resume(): void {
+    if (this.#closed) return;
+    this.#paused = false;
+    this.#wake();
+  }
+
+  setMaxInFlight(n: number): void {
+    if (!Number.isInteger(n) || n < 1) return;
+    this.#max = n;
+    this.#wake();
+  }
+
+  whenClosed(fn: () => void): void {
+    this.#whenClosed.push(fn);
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= this.#close();
+    return this.#closing;
+  }
+
+  async #close(): Promise<void> {
+    clearInterval(this.#commitTimer);
+    await this.commit();
+    this.#closed = true;
+    this.#wake();
+    for (const fn of this.#whenClosed.splice(0)) fn();
+    // Leaving the group: what was not committed is read again by the members that remain.
+    await this.#consumer.disconnect().catch((err) => this.#host.onError(err));
+  }
+}
+
+/** One Kafka record handed to a consumer. */
+export class KafkaDelivery implements Delivery {
+  readonly id: string;
+  readonly topic: string;
+  readonly channel: string;
+  readonly body: Uint8Array;
+  readonly headers: Headers;
+  readonly attempts: number;
+  readonly timestamp: number;
+  #sub: KafkaSubscription;
+  #mark: PartitionWatermark;
+  #epoch: number;
+  #offset: number;
+  #message: KafkaMessage;
+  #settled = false;
+
+  constructor(sub: KafkaSubscription, mark: PartitionWatermark, epoch: number, topic: string, partition: number, message: KafkaMessage) {
+    this.#sub = sub;
+    this.#mark = mark;
+    this.#epoch = epoch;
+    this.#offset = Number(message.offset);
+    this.#message = message;
+    this.topic = sub.topic;
+    this.channel = sub.channel;
+    this.body = message.value ?? new Uint8Array(0);
+    const headers: Headers = {};
+    let id: string | undefined;
+    let attempts = 1;
+    for (const key in message.headers ?? {}) {
+      const raw = message.headers![key];
+      const value = Array.isArray(raw) ? raw[raw.length - 1] : raw;
+      if (value === undefined) continue;
+      const text = typeof value === 'string' ? value : value.toString('utf8');
+      if (key === PROP.id) id = text;
+      else if (key === PROP.attempts) attempts = Number(text) || 1;
+      else headers[key] = text;
+    }
+    this.id = id ?? `${topic}/${partition}/${message.offset}`;
+    this.attempts = attempts;
+    this.timestamp = Number(message.timestamp) || Date.now();
+    this.headers = headers;
+  }
+
+  /** @internal Marks the record done in its partition's watermark. */
+  settle(): void {
+    this.#sub.settled(this.#mark, this.#epoch, this.#offset);
+  }
+
+  ack(): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.settle();
+  }
+
+  nack(delayMs = 0): void {
+    if (this.#settled) return;
+    this.#settled = true;
+    this.#sub.retry(this, this.#message, delayMs);
+  }
+
+  /** Kafka has no per-record timeout to restart (the member's heartbeat is kafkajs'). */
+  touch(): void {}
+}
