@@ -108,3 +108,31 @@ test('nsqjs requeue redelivers with more attempts; touch keeps a slow message in
   assert.equal(ch.timeout_count, 0);
   assert.equal(ch.in_flight_count, 0);
 });
+
+test('nsqjs answers our heartbeats and stays connected past two intervals', async (t) => {
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  // heartbeatInterval is in seconds for nsqjs; 1 s is nsqd's minimum.
+  const r = reader(t, broker.tcpAddress, topic, { maxInFlight: 1, heartbeatInterval: 1 });
+  const received: string[] = [];
+  r.on('message', (msg: any) => {
+    received.push(msg.body.toString());
+    msg.finish();
+  });
+  r.connect();
+  const clients = async () => {
+    const stats: any = await (await fetch(`http://${broker.httpAddress}/stats?format=json&topic=${topic}`)).json();
+    return (stats.topics[0]?.channels[0]?.clients ?? []) as { remote_address: string }[];
+  };
+  await waitFor(async () => (await clients()).length === 1, 'the reader subscribed');
+  const before = (await clients())[0]!.remote_address;
+  await new Promise((resolve) => setTimeout(resolve, 2600));
+  const w = await writer(t, broker.tcpAddress);
+  await publish(w, topic, 'after the heartbeats');
+  await waitFor(() => received.length === 1, 'delivery on the same connection', 3000);
+  assert.deepEqual(
+    (await clients()).map((c) => c.remote_address),
+    [before],
+    'still the same connection (a dropped reader would have reconnected from another port)',
+  );
+});
