@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
 import type { ConveyorError } from '../../src/core/errors.ts';
@@ -229,6 +230,56 @@ describe('nats:// against JetStream', () => {
     assert.equal((await jsm.consumers.list(stream).next()).length, 0);
   });
 
+  test('after a dropped connection the client reconnects and the consumer resumes', async (t) => {
+    const url = await requireService(t, 'nats');
+    if (!url) return;
+    const proxy = await tcpProxy(t, '127.0.0.1:4222');
+    const transport = await NatsTransport.connect(parseTransportUrl(`nats://${proxy.address}?reconnectWaitMs=50&publishTimeoutMs=500`));
+    t.after(() => transport.close());
+    const topic = uniqueName('nats');
+    cleanup(t, transport, topic);
+    const got: string[] = [];
+    const sub = await transport.subscribe(topic, 'c', { maxInFlight: 5 }, (d) => {
+      got.push(dec(d.body));
+      d.ack();
+    });
+    t.after(() => sub.close());
+    await transport.publish(topic, [{ id: 'before', body: enc('before') }]);
+    await waitFor(() => got.length === 1, 'first');
+    proxy.dropAll();
+    await waitFor(
+      () => transport.publish(topic, [{ id: 'after', body: enc('after') }]).then(() => true, () => false),
+      'a confirmed publish after the drop',
+      10_000,
+      100,
+    );
+    await waitFor(() => got.includes('after'), 'delivery after reconnect', 10_000);
+  });
+
+  test('setMaxInFlight raises and lowers the bound', async (t) => {
+    const transport = await open(t);
+    if (!transport) return;
+    const topic = uniqueName('nats');
+    cleanup(t, transport, topic);
+    const held: Delivery[] = [];
+    const sub = await transport.subscribe(topic, 'c', { maxInFlight: 2 }, (d) => held.push(d));
+    t.after(() => sub.close());
+    await transport.publish(topic, Array.from({ length: 8 }, (_, i) => ({ id: `s${i}`, body: enc(String(i)) })));
+    await waitFor(() => held.length === 2, 'two');
+    sub.setMaxInFlight(5);
+    await waitFor(() => held.length === 5, 'five after raising', 5000);
+    sub.setMaxInFlight(1);
+    for (const d of held.splice(0)) d.ack();
+    await waitFor(() => held.length === 1, 'one after lowering', 5000);
+    await new Promise((r) => setTimeout(r, 150));
+    assert.equal(held.length, 1);
+    for (let i = 0; i < 2; i++) {
+      held.splice(0)[0]!.ack();
+      await waitFor(() => held.length === 1, 'next one');
+    }
+    held.splice(0)[0]!.ack();
+  });
+
   test('bad input is a typed error, never sent', async (t) => {
     const transport = await open(t);
     if (!transport) return;
@@ -244,3 +295,29 @@ describe('nats:// against JetStream', () => {
     await transport.close(); // idempotent
   });
 });
+
+/** A TCP proxy to `target` whose `dropAll()` cuts every connection through it (a network drop). */
+async function tcpProxy(t: TestContext, target: string): Promise<{ address: string; dropAll(): void }> {
+  const [host, port] = target.split(':') as [string, string];
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = netConnect({ host, port: Number(port) });
+    for (const s of [client, upstream]) {
+      sockets.add(s);
+      s.on('close', () => sockets.delete(s));
+      s.on('error', () => undefined);
+    }
+    client.pipe(upstream).pipe(client);
+    client.on('close', () => upstream.destroy());
+    upstream.on('close', () => client.destroy());
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const dropAll = () => {
+    for (const s of sockets) s.destroy();
+  };
+  t.after(() => {
+    dropAll();
+    return new Promise<void>((r) => server.close(() => r()));
+  });
+  return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, dropAll };
+}
