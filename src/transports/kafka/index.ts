@@ -168,6 +168,9 @@ export class KafkaTransport implements Transport {
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
+      // A short fetch long-poll: subscribe() waits for the first fetch (see below), and an idle
+      // channel notices new records within this time.
+      maxWaitTimeInMs: 500,
     });
     const sub = new KafkaSubscription(
       topic,

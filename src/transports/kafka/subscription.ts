@@ -161,11 +161,12 @@ export class KafkaSubscription implements Subscription {
   }
 
   async #close(): Promise<void> {
-    clearInterval(this.#commitTimer);
-    await this.commit();
+    // Stop handing out first, then commit what was acked so far, then leave the group.
     this.#closed = true;
     this.#wake();
+    clearInterval(this.#commitTimer);
     for (const fn of this.#whenClosed.splice(0)) fn();
+    await this.commit();
     // Leaving the group: what was not committed is read again by the members that remain.
     await this.#consumer.disconnect().catch((err) => this.#host.onError(err));
   }
