@@ -366,3 +366,28 @@ async function tcpProxy(t: TestContext, target: string): Promise<{ address: stri
   });
   return { address: `127.0.0.1:${(server.address() as { port: number }).port}`, dropAll };
 }
+
+/** A real nsqd, when one is given (none runs on the development machine). */
+const NSQD_URL = process.env.NSQD_URL;
+
+describe('nsq:// against a real nsqd', { skip: NSQD_URL ? false : 'no nsqd: set NSQD_URL (nsq://host:4150)' }, () => {
+  test('publish (PUB, MPUB, DPUB) → subscribe, envelope headers, REQ, FIN', async (t) => {
+    const tr = transport(t, NSQD_URL!);
+    const topic = uniqueName('nsq');
+    const got: Delivery[] = [];
+    const sub = await tr.subscribe(topic, 'c', { maxInFlight: 10, timeoutMs: 5000 }, (d) => {
+      got.push(d);
+      if (d.id === 'again' && d.attempts === 1) d.nack(50);
+      else d.ack();
+    });
+    t.after(() => sub.close());
+    await tr.publish(topic, [{ id: 'one', body: enc('1'), headers: { h: 'v' } }]);
+    await tr.publish(topic, [
+      { id: 'again', body: enc('2') },
+      { id: 'late', body: enc('3'), delayMs: 100 },
+    ]);
+    await waitFor(() => got.length === 4, 'four deliveries', 10_000);
+    assert.deepEqual({ ...got.find((d) => d.id === 'one')!.headers }, { h: 'v' });
+    assert.equal(got.filter((d) => d.id === 'again').length, 2);
+  });
+});
