@@ -24,6 +24,7 @@
  * @example
  * const transport = await connect('kafka://127.0.0.1:9092?partitions=6');
  */
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
 import type { ConnectOptions, TransportFactory } from '../../connect.ts';
 import { ConveyorError } from '../../core/errors.ts';
@@ -35,6 +36,9 @@ import { checkName, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic
 import { KafkaSubscription, PROP } from './subscription.ts';
 
 type KafkaModule = typeof import('kafkajs');
+
+/** Trouble the adapter survives (a failed commit, a failed retry copy) is reported here. */
+const errors = diagnosticsChannel('conveyor:kafka:error');
 
 export const createTransport: TransportFactory = (url, options) => KafkaTransport.connect(url, options);
 
@@ -180,7 +184,7 @@ export class KafkaTransport implements Transport {
       this.options.commitIntervalMs,
       {
         republish: (message, attempts) => this.#republish(retry, message, attempts),
-        onError: () => undefined,
+        onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
       },
       onMessage,
     );

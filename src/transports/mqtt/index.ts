@@ -31,6 +31,7 @@
  * @example
  * const transport = await connect('mqtt://127.0.0.1:1883', { clientId: 'detector-1' });
  */
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import type { IClientPublishOptions, IPublishPacket, MqttClient } from 'mqtt';
 import type { ConnectOptions, TransportFactory } from '../../connect.ts';
 import { ConveyorError } from '../../core/errors.ts';
@@ -42,6 +43,9 @@ import { checkName, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, s
 import { MqttSubscription, PROP } from './subscription.ts';
 
 type MqttModule = typeof import('mqtt');
+
+/** Connection trouble the client handles itself (reconnect) is reported here, not thrown. */
+const errors = diagnosticsChannel('conveyor:mqtt:error');
 
 export const createTransport: TransportFactory = (url, options) => MqttTransport.connect(url, options);
 
@@ -168,7 +172,7 @@ export class MqttTransport implements Transport {
           endSession,
           {
             republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts),
-            onError: () => undefined,
+            onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
           },
           onMessage,
         );
@@ -236,11 +240,18 @@ async function dial(
     connectTimeout: options.connectTimeoutMs,
     ...extra,
   });
+  // mqtt.js emits 'error' for refused CONNACKs and protocol trouble while it reconnects; with no
+  // listener that would throw out of the event loop. It reconnects by itself, so note and go on.
+  client.on('error', (err) => {
+    if (errors.hasSubscribers) errors.publish({ clientId, error: err });
+  });
   prepare?.(client);
   try {
     await new Promise<void>((resolve, reject) => {
       const fail = (err?: Error) => {
         client.off('connect', ok);
+        client.off('error', fail);
+        client.off('close', fail);
         reject(err ?? new Error('connection closed before CONNACK'));
       };
       const ok = () => {

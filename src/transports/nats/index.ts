@@ -22,6 +22,7 @@
  * @example
  * const transport = await connect('nats://127.0.0.1:4222?retention=limits&maxAgeMs=86400000');
  */
+import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import type { ConsumerConfig, JetStreamClient, JetStreamManager, StreamConfig } from '@nats-io/jetstream';
 import type { MsgHdrs, NatsConnection } from '@nats-io/nats-core';
 import type { ConnectOptions, TransportFactory } from '../../connect.ts';
@@ -37,6 +38,9 @@ type JetStreamModule = typeof import('@nats-io/jetstream');
 type NatsNodeModule = typeof import('@nats-io/transport-node');
 
 const FEATURE = 'nats:// transport';
+
+/** Trouble the adapter survives (a failed consumer update, a throwing handler) is reported here. */
+const errors = diagnosticsChannel('conveyor:nats:error');
 
 export const createTransport: TransportFactory = async (url, options) => NatsTransport.connect(url, options);
 
@@ -326,7 +330,7 @@ export class NatsTransport implements Transport {
   }
 
   #onError(err: unknown): void {
-    process.emitWarning(err instanceof Error ? err : new Error(String(err)), { code: 'CONVEYOR_NATS' });
+    if (errors.hasSubscribers) errors.publish({ error: err });
   }
 
   #open(): void {
