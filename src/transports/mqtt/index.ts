@@ -245,6 +245,8 @@ async function dial(
   client.on('error', (err) => {
     if (errors.hasSubscribers) errors.publish({ clientId, error: err });
   });
+  // Small packets (PUBACKs, one PUBLISH) should leave at once, not wait behind Nagle.
+  client.on('connect', () => (client.stream as { setNoDelay?(on: boolean): void }).setNoDelay?.(true));
   prepare?.(client);
   try {
     await new Promise<void>((resolve, reject) => {
