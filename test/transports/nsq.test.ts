@@ -330,7 +330,9 @@ describe('nsq:// against the embedded broker', () => {
     await assert.rejects(tr.publish('bad topic', [{ body: enc('x') }]), { code: 'ERR_BAD_NAME' });
     await assert.rejects(tr.subscribe('ok', 'bad/c', { maxInFlight: 1 }, () => {}), { code: 'ERR_BAD_NAME' });
     await assert.rejects(tr.subscribe('ok', 'c', { maxInFlight: 0 }, () => {}), { code: 'ERR_BAD_OPTIONS' });
-    await assert.rejects(tr.subscribe('ok', 'c', { maxInFlight: 1, timeoutMs: 10 }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    await assert.rejects(tr.subscribe('ok', 'c', { maxInFlight: 1, timeoutMs: 0.5 }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    // Below nsqd's 1 s floor: clamped, not refused (nsqd would drop the connection).
+    await (await tr.subscribe('ok', 'c', { maxInFlight: 1, timeoutMs: 10 }, () => {})).close();
     const unreachable = transport(t, 'nsq://127.0.0.1:1?connectTimeoutMs=500');
     await assert.rejects(unreachable.publish('ok', [{ body: enc('x') }]), { code: 'ERR_TRANSPORT' });
     await assert.rejects(unreachable.subscribe('ok', 'c', { maxInFlight: 1 }, () => {}), { code: 'ERR_TRANSPORT' });

@@ -7,7 +7,7 @@
  * | confirm       | nsqd's OK                                                            |
  * | channel       | SUB topic channel on a connection per nsqd                           |
  * | maxInFlight   | RDY, spread over the connections (sum ≤ maxInFlight)                 |
- * | timeoutMs     | IDENTIFY msg_timeout (capped by nsqd's --max-msg-timeout)            |
+ * | timeoutMs     | IDENTIFY msg_timeout, clamped to nsqd's 1 s .. 15 min                |
  * | ack / nack(d) | FIN / REQ d (nsqd caps d at --max-req-timeout, 1 h by default)       |
  * | touch         | TOUCH                                                                |
  * | attempts      | nsqd's attempts                                                      |
@@ -38,6 +38,10 @@ import { NsqSubscription } from './subscription.ts';
 
 /** nsqd's default --max-req-timeout: the longest DPUB delay it accepts (longer is a fatal E_INVALID). */
 export const MAX_DEFER_MS = 3_600_000;
+
+/** nsqd's accepted msg_timeout range (1 s .. its default --max-msg-timeout, 15 min). */
+export const MIN_MSG_TIMEOUT_MS = 1_000;
+export const MAX_MSG_TIMEOUT_MS = 900_000;
 
 /** Connection trouble that the adapter handles itself (redial) is reported here, not thrown. */
 const errors = diagnosticsChannel('conveyor:nsq:error');
@@ -133,11 +137,13 @@ export class NsqTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1000)) {
-      // nsqd refuses a msg_timeout under 1 s (E_BAD_BODY, fatal).
-      throw new ConveyorError('ERR_BAD_OPTIONS', `timeoutMs must be an integer of at least 1000 for nsq, got ${timeoutMs}`);
+    if (timeoutMs !== undefined && (!Number.isInteger(timeoutMs) || timeoutMs < 1)) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `timeoutMs must be a positive integer, got ${timeoutMs}`);
     }
-    const sub = new NsqSubscription(topic, channel, maxInFlight, this.options, this.#identify(timeoutMs), onMessage, (err) => {
+    // nsqd takes a msg_timeout of 1 s to --max-msg-timeout (15 min by default) and drops the
+    // connection for anything else: shorter asks wait 1 s, longer ones 15 min.
+    const msgTimeout = timeoutMs === undefined ? undefined : Math.min(MAX_MSG_TIMEOUT_MS, Math.max(MIN_MSG_TIMEOUT_MS, timeoutMs));
+    const sub = new NsqSubscription(topic, channel, maxInFlight, this.options, this.#identify(msgTimeout), onMessage, (err) => {
       if (errors.hasSubscribers) errors.publish({ topic, channel, error: err });
     });
     const targets = this.#lookup ? await lookupTopic(this.options.lookupd, topic, this.options.connectTimeoutMs) : this.options.nsqd;
