@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
+import { connect } from '../../src/connect.ts';
 import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
@@ -39,6 +40,10 @@ describe('kafka:// options', () => {
     assert.equal(kafkaTopic('frames'), 'frames');
     assert.equal(kafkaTopic('tail#ephemeral'), 'tail__ephemeral');
     assert.equal(retryTopic('frames', 'detector'), 'conveyor-retry.detector.frames');
+  });
+
+  test('connect() routes kafka:// here (an unreachable broker is then a typed error)', async () => {
+    await assert.rejects(connect('kafka://127.0.0.1:1?connectTimeoutMs=200&retries=0'), { code: 'ERR_TRANSPORT' });
   });
 
   test('an unreachable broker is a typed, retryable error', async () => {

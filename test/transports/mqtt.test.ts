@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
+import { connect } from '../../src/connect.ts';
 import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
@@ -181,6 +182,15 @@ describe('mqtt:// against Mosquitto', () => {
     proxy.dropAll();
     await tr.publish(topic, [{ body: enc('after') }]);
     await waitFor(() => got.includes('after'), 'delivery after reconnect', 5000);
+  });
+
+  test('connect() picks this adapter for mqtt://', async (t) => {
+    const url = await requireService(t, 'mqtt');
+    if (!url) return;
+    const transport = await connect(url);
+    t.after(() => transport.close());
+    assert.ok(transport instanceof MqttTransport);
+    assert.equal(transport.kind, 'mqtt');
   });
 
   test('bad input is a typed error', async (t) => {

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { jetstreamManager } from '@nats-io/jetstream';
+import { connect } from '../../src/connect.ts';
 import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
@@ -278,6 +279,15 @@ describe('nats:// against JetStream', () => {
       await waitFor(() => held.length === 1, 'next one');
     }
     held.splice(0)[0]!.ack();
+  });
+
+  test('connect() picks this adapter for nats://', async (t) => {
+    const url = await requireService(t, 'nats');
+    if (!url) return;
+    const transport = await connect(url);
+    t.after(() => transport.close());
+    assert.ok(transport instanceof NatsTransport);
+    assert.equal(transport.kind, 'nats');
   });
 
   test('bad input is a typed error, never sent', async (t) => {

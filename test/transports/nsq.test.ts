@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:http';
 import { createServer as createNetServer, connect as netConnect, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
+import { connect } from '../../src/connect.ts';
 import { encodeEnvelope } from '../../src/core/envelope.ts';
 import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
@@ -322,6 +323,17 @@ describe('nsq:// against the embedded broker', () => {
     await waitFor(() => got.length === 1, 'discovered and delivered', 5000);
     assert.equal(got[0], 'via-nodes');
     assert.ok(lookups >= 2);
+  });
+
+  test('connect() picks this adapter for nsq:// and nsqlookup://', async (t) => {
+    const b = await broker(t);
+    const direct = await connect(`nsq://${b.tcpAddress}`);
+    t.after(() => direct.close());
+    assert.ok(direct instanceof NsqTransport);
+    assert.equal(direct.kind, 'nsq');
+    const viaLookup = await connect('nsqlookup://127.0.0.1:4161');
+    t.after(() => viaLookup.close());
+    assert.equal(viaLookup.kind, 'nsqlookup');
   });
 
   test('bad input is a typed error; close is idempotent and final', async (t) => {
