@@ -158,6 +158,8 @@ export class NsqSubscription implements Subscription {
   }
 
   #receive(link: Link, conn: NsqConnection, m: WireMessage): void {
+    // Sent before nsqd saw our CLS: not handed out; nsqd requeues it when the socket closes.
+    if (this.#closed || link.conn !== conn) return;
     link.inFlight++;
     let body = m.body;
     let headers: Headers;
