@@ -75,7 +75,7 @@ export class KafkaSubscription implements Subscription {
       mark = this.#tracker.delivered(topic, partition, offset);
     } catch {
       // kafkajs went back on this partition (seek, offset reset): what was in flight comes again.
-      this.#tracker.reset(topic, partition);
+      this.#inFlight -= this.#tracker.reset(topic, partition);
       mark = this.#tracker.delivered(topic, partition, offset);
     }
     this.#inFlight++;

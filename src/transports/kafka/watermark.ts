@@ -167,9 +167,13 @@ export class WatermarkTracker {
     return offset === undefined ? undefined : { topic, partition, offset: String(offset) };
   }
 
-  /** Forgets a partition's in-flight deliveries after a seek back on it. */
-  reset(topic: string, partition: number): void {
-    this.#parts.get(`${topic}\0${partition}`)?.mark.reset();
+  /** Forgets a partition's in-flight deliveries after a seek back on it; returns how many. */
+  reset(topic: string, partition: number): number {
+    const mark = this.#parts.get(`${topic}\0${partition}`)?.mark;
+    if (!mark) return 0;
+    const dropped = mark.inFlight;
+    mark.reset();
+    return dropped;
   }
 
   partitions(): Array<{ topic: string; partition: number }> {
