@@ -134,6 +134,7 @@ describe('KafkaSubscription (no broker)', () => {
 
   test('pause holds the loop even with room; resume releases it', async () => {
     const { got, sub, feed } = setup(10);
+    assert.throws(() => sub.setMaxInFlight(0), { code: 'ERR_BAD_OPTIONS' });
     sub.pause();
     let returned = false;
     const p = feed(0).then(() => (returned = true));

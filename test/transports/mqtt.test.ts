@@ -112,6 +112,7 @@ describe('mqtt:// against Mosquitto', () => {
     await waitFor(() => held.length === 3, 'three');
     await sleep(150);
     assert.equal(held.length, 3);
+    assert.throws(() => sub.setMaxInFlight(-1), { code: 'ERR_BAD_OPTIONS' });
     sub.pause();
     for (const d of held.splice(0)) d.ack();
     await sleep(150);

@@ -270,6 +270,7 @@ describe('nats:// against JetStream', () => {
     sub.setMaxInFlight(5);
     await waitFor(() => held.length === 5, 'five after raising', 5000);
     sub.setMaxInFlight(1);
+    assert.throws(() => sub.setMaxInFlight(0), { code: 'ERR_BAD_OPTIONS' });
     for (const d of held.splice(0)) d.ack();
     await waitFor(() => held.length === 1, 'one after lowering', 5000);
     await new Promise((r) => setTimeout(r, 150));

@@ -203,6 +203,28 @@ describe('nsq:// against the embedded broker', () => {
     assert.ok(peak <= 5, `peak ${peak}`); // 3 + the two stale ones whose timeouts freed their slots
   });
 
+  test('setMaxInFlight sends a new RDY: raising lets more through, lowering holds back', async (t) => {
+    const b = await broker(t);
+    const tr = transport(t, `nsq://${b.tcpAddress}`);
+    const topic = uniqueName('nsq');
+    const held: Delivery[] = [];
+    const sub = await tr.subscribe(topic, 'c', { maxInFlight: 2 }, (d) => held.push(d));
+    t.after(() => sub.close());
+    await tr.publish(topic, Array.from({ length: 8 }, (_, i) => ({ body: enc(String(i)) })));
+    await waitFor(() => held.length === 2, 'two');
+    sub.setMaxInFlight(5);
+    await waitFor(() => held.length === 5, 'five after raising');
+    sub.setMaxInFlight(1);
+    for (const d of held.splice(0)) d.ack();
+    await waitFor(() => held.length === 1, 'one after lowering');
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(held.length, 1);
+    assert.throws(() => sub.setMaxInFlight(0), { code: 'ERR_BAD_OPTIONS' });
+    held.splice(0)[0]!.ack();
+    await waitFor(() => held.length === 1, 'the next one');
+    held.splice(0)[0]!.ack();
+  });
+
   test('channels fan out; two subscribers share a channel; close returns in-flight', async (t) => {
     const b = await broker(t);
     const tr = transport(t, `nsq://${b.tcpAddress}`);

@@ -1,4 +1,5 @@
 import type { Consumer, EachMessagePayload, KafkaMessage } from 'kafkajs';
+import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 import { type PartitionWatermark, WatermarkTracker } from './watermark.ts';
@@ -146,7 +147,9 @@ export class KafkaSubscription implements Subscription {
   }
 
   setMaxInFlight(n: number): void {
-    if (!Number.isInteger(n) || n < 1) return;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${n}`);
+    }
     this.#max = n;
     this.#wake();
   }

@@ -1,4 +1,5 @@
 import type { IPublishPacket, MqttClient } from 'mqtt';
+import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 
@@ -133,7 +134,9 @@ export class MqttSubscription implements Subscription {
   }
 
   setMaxInFlight(n: number): void {
-    if (!Number.isInteger(n) || n < 1) return;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${n}`);
+    }
     this.#max = n;
     this.#drain();
   }

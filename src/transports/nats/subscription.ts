@@ -1,4 +1,5 @@
 import type { ConsumerMessages, JsMsg } from '@nats-io/jetstream';
+import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 
@@ -102,7 +103,9 @@ export class NatsSubscription implements Subscription {
   }
 
   setMaxInFlight(n: number): void {
-    if (!Number.isInteger(n) || n < 1) return;
+    if (!Number.isInteger(n) || n < 1) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${n}`);
+    }
     this.#max = n;
     this.#host.updateMaxAckPending(n).catch((err) => this.#host.onError(err));
     this.#drain();
