@@ -1,0 +1,201 @@
+import type { Delivery, OutgoingMessage } from '../core/message.ts';
+import type { MessageDefinition } from '../core/schema.ts';
+import type { Subscription, Transport } from '../core/transport.ts';
+import { type PublishFn, WorkItem } from './context.ts';
+import type { AppEvents } from './events.ts';
+import { compose } from './middleware/compose.ts';
+import { deadLetter, discard } from './middleware/dead-letter.ts';
+import { dedup } from './middleware/dedup.ts';
+import { retry } from './middleware/retry.ts';
+import { timeout } from './middleware/timeout.ts';
+import type { ResolvedConsume } from './options.ts';
+import type { Handler, MessageHandler, Middleware, Work } from './types.ts';
+import { Watchdog } from './watchdog.ts';
+
+/** What consumers need from their app. */
+export interface AppCore {
+  transport(): Promise<Transport>;
+  publish: PublishFn;
+  /** Publishes an already-encoded message (dead-letter), batched with the app's other publishes. */
+  publishRaw(topic: string, message: OutgoingMessage): Promise<void>;
+  emit<K extends keyof AppEvents>(event: K, ...args: AppEvents[K]): boolean;
+  listening(event: keyof AppEvents): boolean;
+}
+
+export interface ConsumerStats {
+  topic: string;
+  channel: string;
+  running: number;
+  waiting: number;
+  processed: number;
+  retried: number;
+  dead: number;
+  discarded: number;
+  duplicates: number;
+}
+
+/** The chain every consumer runs: retry ▸ dead-letter ▸ dedup ▸ user middleware ▸ timeout ▸ handler. */
+export function buildChain(core: AppCore, options: ResolvedConsume, stats: ConsumerStats, watchdog: Watchdog, inner: Handler): Handler {
+  const retryOptions = { attempts: options.attempts, backoff: options.backoff };
+  const chain: Middleware[] = [
+    retry(retryOptions, (work, error, delayMs) => {
+      stats.retried++;
+      if (core.listening('retry')) core.emit('retry', { delivery: work.delivery, error: error as Error, delayMs });
+    }),
+  ];
+  if (options.deadLetterTopic !== false) {
+    const deadTopic = options.deadLetterTopic;
+    chain.push(
+      deadLetter({
+        topic: () => deadTopic,
+        publish: (topic, message) => core.publishRaw(topic, message),
+        retry: retryOptions,
+        onDead: (work, error) => {
+          stats.dead++;
+          core.emit('dead', { delivery: work.delivery, error, deadTopic });
+        },
+      }),
+    );
+  } else {
+    chain.push(
+      discard({
+        retry: retryOptions,
+        onDiscard: (work, error) => {
+          stats.discarded++;
+          core.emit('discarded', { delivery: work.delivery, error });
+        },
+      }),
+    );
+  }
+  if (options.dedup) {
+    chain.push(
+      dedup(options.dedup, (work) => {
+        stats.duplicates++;
+        core.emit('duplicate', { delivery: work.delivery });
+      }),
+    );
+  }
+  chain.push(...options.middleware, timeout(watchdog));
+  return compose(chain, inner);
+}
+
+/**
+ * One subscription to a channel and the loop that feeds its handler: at most `concurrency`
+ * handlers run, up to `maxInFlight` deliveries are held (the subscription never hands out more),
+ * and the rest waits at the broker — that is the backpressure.
+ */
+export class Consumer<T> {
+  readonly stats: ConsumerStats;
+  readonly #core: AppCore;
+  readonly #options: ResolvedConsume;
+  readonly #definition: MessageDefinition<T>;
+  readonly #chain: Handler;
+  readonly #watchdog: Watchdog;
+  readonly #waiting: Delivery[] = [];
+  readonly #active = new Set<WorkItem>();
+  #subscription: Subscription | undefined;
+  #idle: (() => void) | undefined;
+  #closed = false;
+
+  constructor(core: AppCore, definition: MessageDefinition<T>, options: ResolvedConsume, handler: MessageHandler<T>) {
+    this.#core = core;
+    this.#definition = definition;
+    this.#options = options;
+    this.stats = {
+      topic: definition.topic,
+      channel: options.channel,
+      running: 0,
+      waiting: 0,
+      processed: 0,
+      retried: 0,
+      dead: 0,
+      discarded: 0,
+      duplicates: 0,
+    };
+    this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs);
+    const decodeAndHandle: Handler = async function handle(work: Work) {
+      const d = work.delivery;
+      work.value = definition.decode(d.body, d.headers);
+      await handler(work.value as T, work.context);
+    };
+    this.#chain = buildChain(core, options, this.stats, this.#watchdog, decodeAndHandle);
+  }
+
+  get topic(): string {
+    return this.#definition.topic;
+  }
+  get channel(): string {
+    return this.#options.channel;
+  }
+
+  async start(): Promise<void> {
+    const transport = await this.#core.transport();
+    this.#subscription = await transport.subscribe(
+      this.#definition.topic,
+      this.#options.channel,
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      (delivery) => this.#onDelivery(delivery),
+    );
+  }
+
+  #onDelivery(delivery: Delivery): void {
+    if (this.stats.running < this.#options.concurrency) this.#run(delivery);
+    else {
+      this.#waiting.push(delivery);
+      this.stats.waiting = this.#waiting.length;
+    }
+  }
+
+  #run(delivery: Delivery): void {
+    this.stats.running++;
+    const work = new WorkItem(delivery, this.#core.publish);
+    this.#active.add(work);
+    this.#chain(work).then(
+      () => this.#done(work),
+      (error: unknown) => {
+        // Only reached if the retry middleware itself failed: hand the message back.
+        if (!work.settled) {
+          work.settled = true;
+          delivery.nack(0);
+        }
+        this.#core.emit('warning', { error: error as Error, where: `consumer ${this.topic}/${this.channel}` });
+        this.#done(work);
+      },
+    );
+  }
+
+  #done(work: WorkItem): void {
+    if (!work.settled) {
+      work.settled = true;
+      work.delivery.ack();
+      this.stats.processed++;
+      if (this.#core.listening('processed')) this.#core.emit('processed', { delivery: work.delivery });
+    }
+    this.#active.delete(work);
+    this.stats.running--;
+    const next = this.#waiting.shift();
+    if (next) {
+      this.stats.waiting = this.#waiting.length;
+      this.#run(next);
+    } else if (this.stats.running === 0) this.#idle?.();
+  }
+
+  /** Stop taking; finish what was handed out (running and waiting); then leave the channel. */
+  async close(options: { force?: boolean } = {}): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    this.#subscription?.pause();
+    if (options.force) {
+      const reason = new Error('app force-closed');
+      for (const work of this.#active) work.abort(reason);
+      // Waiting deliveries were never started: back to the broker now.
+      for (const d of this.#waiting.splice(0)) d.nack(0);
+    } else if (this.stats.running > 0 || this.#waiting.length > 0) {
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve;
+      });
+    }
+    this.#watchdog.stop();
+    await this.#subscription?.close();
+  }
+}

@@ -1,0 +1,12 @@
+export { App, type AppOptions, app } from './app.ts';
+export { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
+export { type BatchContext, type BatchHandler, type BatchMessage, BatchConsumer, isOutage } from './batch-consumer.ts';
+export { Consumer, type ConsumerStats } from './consumer.ts';
+export { type DedupStore, MemoryDedupStore, type MemoryDedupOptions } from './dedup-store.ts';
+export type { AppEvents, FailureEvent, MessageEvent } from './events.ts';
+export { compose } from './middleware/compose.ts';
+export { deadLetter, deadHeaders } from './middleware/dead-letter.ts';
+export { dedup } from './middleware/dedup.ts';
+export { retry } from './middleware/retry.ts';
+export type { BatchOptions, ConsumeBatchOptions, ConsumeOptions, RetryConfig } from './options.ts';
+export type { Context, Handler, MessageHandler, Middleware, PublishOptions, Work } from './types.ts';
