@@ -68,7 +68,7 @@ export class BatchConsumer<T> {
   #flushing: Promise<void> | undefined;
   readonly #held = new Set<Delivery>();
   #touchTimer: NodeJS.Timeout | undefined;
-  #closing = false;
+  #closing: Promise<void> | undefined;
   #force = false;
   readonly #deadPending = new Set<Promise<void>>();
 
@@ -238,25 +238,33 @@ export class BatchConsumer<T> {
     });
   }
 
-  /** Stop taking; flush the last partial batch; wait for commits; leave the channel. */
-  async close(options: { force?: boolean } = {}): Promise<void> {
-    if (this.#closing && !options.force) return;
-    this.#closing = true;
-    this.#subscription?.pause();
-    if (options.force) {
+  /**
+   * Stop taking; flush the last partial batch; wait for commits; leave the channel. `force`
+   * (also after a graceful close began) aborts the handler's signal, hands every uncommitted
+   * message back to the broker and leaves without waiting for the handler.
+   */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    if (options.force && !this.#force) {
       this.#force = true;
+      this.#subscription?.pause();
       this.#controller.abort(new ConveyorError('ERR_CLOSED', 'app force-closed'));
       if (this.#timer) clearTimeout(this.#timer);
       this.#release(this.#current);
       this.#current = [];
       for (const batch of this.#queue.splice(0)) this.#release(batch);
-    } else {
-      this.#cut();
+      for (const d of [...this.#held]) this.#settle(d, 'nack');
     }
-    await this.#flushing;
-    await Promise.allSettled([...this.#deadPending]);
-    if (this.#touchTimer) clearInterval(this.#touchTimer);
-    await this.#subscription?.close();
+    this.#closing ??= (async () => {
+      this.#subscription?.pause();
+      if (!this.#force) {
+        this.#cut();
+        await this.#flushing;
+        await Promise.allSettled([...this.#deadPending]);
+      }
+      if (this.#touchTimer) clearInterval(this.#touchTimer);
+      await this.#subscription?.close();
+    })();
+    return this.#closing;
   }
 }
 

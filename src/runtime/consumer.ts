@@ -95,7 +95,8 @@ export class Consumer<T> {
   readonly #active = new Set<WorkItem>();
   #subscription: Subscription | undefined;
   #idle: (() => void) | undefined;
-  #closed = false;
+  #closing: Promise<void> | undefined;
+  #forced = false;
 
   constructor(core: AppCore, definition: MessageDefinition<T>, options: ResolvedConsume, handler: MessageHandler<T>) {
     this.#core = core;
@@ -180,22 +181,33 @@ export class Consumer<T> {
     } else if (this.stats.running === 0) this.#idle?.();
   }
 
-  /** Stop taking; finish what was handed out (running and waiting); then leave the channel. */
-  async close(options: { force?: boolean } = {}): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#subscription?.pause();
-    if (options.force) {
+  /**
+   * Stop taking; finish what was handed out (running and waiting); then leave the channel.
+   * `force` (also after a graceful close began) aborts running handlers, hands waiting
+   * deliveries back, and leaves at once: the broker redelivers whatever was not acked.
+   */
+  close(options: { force?: boolean } = {}): Promise<void> {
+    if (options.force && !this.#forced) {
+      this.#forced = true;
+      this.#subscription?.pause();
       const reason = new Error('app force-closed');
       for (const work of this.#active) work.abort(reason);
-      // Waiting deliveries were never started: back to the broker now.
       for (const d of this.#waiting.splice(0)) d.nack(0);
-    } else if (this.stats.running > 0 || this.#waiting.length > 0) {
-      await new Promise<void>((resolve) => {
-        this.#idle = resolve;
-      });
+      this.stats.waiting = 0;
+      const idle = this.#idle;
+      this.#idle = undefined;
+      idle?.();
     }
-    this.#watchdog.stop();
-    await this.#subscription?.close();
+    this.#closing ??= (async () => {
+      this.#subscription?.pause();
+      if (!this.#forced && (this.stats.running > 0 || this.#waiting.length > 0)) {
+        await new Promise<void>((resolve) => {
+          this.#idle = resolve;
+        });
+      }
+      this.#watchdog.stop();
+      await this.#subscription?.close();
+    })();
+    return this.#closing;
   }
 }

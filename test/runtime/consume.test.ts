@@ -30,7 +30,16 @@ describe('consume', () => {
   test('publishes in one tick go out as one transport call; each resolves with its id', async (t) => {
     const { transport, Msg, topic } = await setup(t);
     let calls = 0;
-    const counting: Transport = { ...transport, kind: transport.kind, features: transport.features, publish: (tp, m) => (calls++, transport.publish(tp, m)), subscribe: transport.subscribe.bind(transport), close: async () => {} };
+    const counting: Transport = {
+      kind: transport.kind,
+      features: transport.features,
+      publish: (tp, m) => {
+        calls++;
+        return transport.publish(tp, m);
+      },
+      subscribe: transport.subscribe.bind(transport),
+      close: async () => {},
+    };
     const a = app({ transport: counting });
     t.after(() => a.close());
     const got = await collect(transport, topic);
