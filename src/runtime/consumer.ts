@@ -34,8 +34,18 @@ export interface ConsumerStats {
   duplicates: number;
 }
 
-/** The chain every consumer runs: retry ▸ dead-letter ▸ dedup ▸ user middleware ▸ timeout ▸ handler. */
-export function buildChain(core: AppCore, options: ResolvedConsume, stats: ConsumerStats, watchdog: Watchdog, inner: Handler): Handler {
+/**
+ * The chain every consumer runs: retry ▸ dead-letter ▸ dedup ▸ user middleware ▸ timeout ▸
+ * handler. Also returns the failure chain (retry ▸ dead-letter ▸ a step that rethrows the
+ * work's error) with which the watchdog settles a handler that hung past its deadline.
+ */
+export function buildChain(
+  core: AppCore,
+  options: ResolvedConsume,
+  stats: ConsumerStats,
+  watchdog: Watchdog,
+  inner: Handler,
+): { chain: Handler; failed: (work: Work, error: Error) => Promise<void> } {
   const retryOptions = { attempts: options.attempts, backoff: options.backoff };
   const chain: Middleware[] = [
     retry(retryOptions, (work, error, delayMs) => {
@@ -75,8 +85,19 @@ export function buildChain(core: AppCore, options: ResolvedConsume, stats: Consu
       }),
     );
   }
+  const policies = chain.slice();
   chain.push(...options.middleware, timeout(watchdog));
-  return compose(chain, inner);
+  const errors = new WeakMap<Work, Error>();
+  const failing = compose(policies, async function rethrow(work) {
+    throw errors.get(work);
+  });
+  return {
+    chain: compose(chain, inner),
+    failed: (work, error) => {
+      errors.set(work, error);
+      return failing(work);
+    },
+  };
 }
 
 /**
@@ -90,6 +111,7 @@ export class Consumer<T> {
   readonly #options: ResolvedConsume;
   readonly #definition: MessageDefinition<T>;
   readonly #chain: Handler;
+  readonly #failed: (work: Work, error: Error) => Promise<void>;
   readonly #watchdog: Watchdog;
   readonly #waiting: Delivery[] = [];
   readonly #active = new Set<WorkItem>();
@@ -113,13 +135,13 @@ export class Consumer<T> {
       discarded: 0,
       duplicates: 0,
     };
-    this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs);
+    this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, (work, error) => this.#expire(work as WorkItem, error));
     const decodeAndHandle: Handler = async function handle(work: Work) {
       const d = work.delivery;
       work.value = definition.decode(d.body, d.headers);
       await handler(work.value as T, work.context);
     };
-    this.#chain = buildChain(core, options, this.stats, this.#watchdog, decodeAndHandle);
+    ({ chain: this.#chain, failed: this.#failed } = buildChain(core, options, this.stats, this.#watchdog, decodeAndHandle));
   }
 
   get topic(): string {
@@ -147,19 +169,35 @@ export class Consumer<T> {
     }
   }
 
-  #run(delivery: Delivery): void {
+  async #run(delivery: Delivery): Promise<void> {
     this.stats.running++;
     const work = new WorkItem(delivery, this.#core.publish);
     this.#active.add(work);
-    this.#chain(work).then(
+    try {
+      await this.#chain(work);
+    } catch (error) {
+      this.#broken(work, error);
+    }
+    if (!work.detached) this.#done(work);
+  }
+
+  /** Only reached if the policy middleware itself failed: hand the message back, report it. */
+  #broken(work: WorkItem, error: unknown): void {
+    if (!work.settled) {
+      work.settled = true;
+      work.delivery.nack(0);
+    }
+    this.#core.emit('warning', { error: error as Error, where: `consumer ${this.topic}/${this.channel}` });
+  }
+
+  /** The watchdog gave up on a hung handler: abort it, settle its message, free its slot now. */
+  #expire(work: WorkItem, error: Error): void {
+    work.abort(error);
+    work.detached = true;
+    this.#failed(work, error).then(
       () => this.#done(work),
-      (error: unknown) => {
-        // Only reached if the retry middleware itself failed: hand the message back.
-        if (!work.settled) {
-          work.settled = true;
-          delivery.nack(0);
-        }
-        this.#core.emit('warning', { error: error as Error, where: `consumer ${this.topic}/${this.channel}` });
+      (e: unknown) => {
+        this.#broken(work, e);
         this.#done(work);
       },
     );

@@ -12,6 +12,10 @@ export class WorkItem implements Work, Context {
   value: unknown = undefined;
   settled = false;
   timedOut = false;
+  /** Set when the watchdog failed this work and freed its slot while the handler still ran. */
+  detached = false;
+  startedAt = 0;
+  touchedAt = 0;
   readonly delivery: Delivery;
   readonly publish: PublishFn;
   #controller: AbortController | undefined;

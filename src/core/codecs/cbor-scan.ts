@@ -11,16 +11,24 @@ function fail(reason: string, at: number): never {
   throw new ConveyorError('ERR_DECODE', `malformed CBOR at byte ${at}: ${reason}`, { details: { offset: at } });
 }
 
+// remaining[i]: items still expected in the open container i; -1 = indefinite (until 0xff).
+// chunkOf[i]: for an indefinite string, the major type its chunks must have; else -1.
+// Module-level and reset per call: the scan is synchronous, and this keeps it allocation-free.
+const remaining: number[] = [];
+const chunkOf: number[] = [];
+
+/** "__proto__" as UTF-8: a text string of these 9 bytes is refused wherever it stands. */
+const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
+
 /**
  * Throws ERR_DECODE unless `buf` holds exactly one well-formed CBOR data item nested at most
- * `maxDepth` deep.
+ * `maxDepth` deep and no text string "__proto__" (cbor-x assigns map keys onto plain objects,
+ * where that key would replace the prototype).
  */
 export function scanCbor(buf: Uint8Array, maxDepth: number): void {
+  remaining.length = 0;
+  chunkOf.length = 0;
   const len = buf.length;
-  // remaining[i]: items still expected in the open container i; -1 = indefinite (until 0xff).
-  // chunkOf[i]: for an indefinite string, the major type its chunks must have; else -1.
-  const remaining: number[] = [];
-  const chunkOf: number[] = [];
   let pos = 0;
   for (;;) {
     if (pos >= len) fail('truncated', pos);
@@ -64,6 +72,7 @@ export function scanCbor(buf: Uint8Array, maxDepth: number): void {
             itemDone = false;
           } else {
             if (arg > len - pos) fail(`declared length ${arg} exceeds the ${len - pos} bytes left`, start);
+            if (major === 3 && arg === 9 && isProto(buf, pos)) fail('the key "__proto__" is not allowed', start);
             pos += arg;
           }
           break;
@@ -107,4 +116,9 @@ export function scanCbor(buf: Uint8Array, maxDepth: number): void {
       }
     }
   }
+}
+
+function isProto(buf: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 9; i++) if (buf[at + i] !== PROTO[i]) return false;
+  return true;
 }

@@ -1,30 +1,22 @@
+import { ConveyorError } from '../../core/errors.ts';
 import type { Handler, Middleware } from '../types.ts';
-import type { Watchdog } from '../watchdog.ts';
+import type { Watched, Watchdog } from '../watchdog.ts';
 
 /**
- * Puts each handler under the consumer's watchdog: touched while it runs long, failed with a
- * retryable ERR_TIMEOUT (and its AbortSignal aborted) past the hard deadline. The handler's
- * promise cannot be cancelled; the signal asks it to stop, and its late result is ignored.
+ * Puts each handler under the consumer's watchdog: touched while it runs long; past the hard
+ * deadline the watchdog fails it (abort signal, retryable ERR_TIMEOUT) and frees its slot. A
+ * handler cannot be cancelled: if it finishes after its deadline, its result does not count.
  */
 export function timeout(watchdog: Watchdog): Middleware {
   return function timeoutMiddleware(next: Handler): Handler {
-    return function timeoutHandler(work) {
-      return new Promise<void>((resolve, reject) => {
-        const entry = watchdog.enter(work, (error) => {
-          (work.context as { abort?: (reason: unknown) => void }).abort?.(error);
-          reject(error);
-        });
-        next(work).then(
-          () => {
-            watchdog.leave(entry);
-            resolve();
-          },
-          (error: unknown) => {
-            watchdog.leave(entry);
-            reject(error);
-          },
-        );
-      });
+    return async function timeoutHandler(work) {
+      watchdog.enter(work as Watched);
+      try {
+        await next(work);
+      } finally {
+        watchdog.leave(work as Watched);
+      }
+      if (work.timedOut) throw new ConveyorError('ERR_TIMEOUT', 'handler finished after its deadline');
     };
   };
 }
