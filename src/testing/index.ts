@@ -1,0 +1,2 @@
+export { type ConformanceOptions, conformance } from './conformance.ts';
+export { TcpProxy } from './proxy.ts';
