@@ -255,7 +255,7 @@ export function conformance(options: ConformanceOptions): void {
       const consumers = await Promise.all(topics.map((topic) => consumer(transport, topic, 'c')));
       await Promise.all(topics.map((topic) => transport.publish(topic, Array.from({ length: 5 }, (_, n) => message(n)))));
       await waitFor(() => consumers.every((c) => c.got.length >= 5), 'every topic');
-      consumers.forEach((c, i) => assert.ok(c.got.every((d) => d.topic === topics[i]), 'no crossed topics'));
+      for (const [i, c] of consumers.entries()) assert.ok(c.got.every((d) => d.topic === topics[i]), 'no crossed topics');
     });
 
     test('large messages up to the limit arrive intact; past it ERR_TOO_LARGE', async (t) => {
