@@ -6,6 +6,7 @@ import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
 import { MqttTransport } from '../../src/transports/mqtt/index.ts';
+import type { MqttSubscription } from '../../src/transports/mqtt/subscription.ts';
 import { mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from '../../src/transports/mqtt/options.ts';
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 
@@ -16,7 +17,7 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 async function open(t: TestContext, clientId?: string, url?: string): Promise<MqttTransport | undefined> {
   const base = await requireService(t, 'mqtt');
   if (!base) return undefined;
-  const transport = await MqttTransport.connect(parseTransportUrl(url ?? base), clientId ? { clientId } : {});
+  const transport = await MqttTransport.connect(parseTransportUrl(url ?? `${base}?sessionExpirySec=5`), clientId ? { clientId } : {});
   t.after(() => transport.close());
   return transport;
 }
@@ -129,17 +130,19 @@ describe('mqtt:// against Mosquitto', () => {
     assert.equal(peak, 3);
   });
 
-  test('a stable clientId resumes the channel session: messages published while away, and unacked ones (DUP → attempts 2)', async (t) => {
+  test('a stable clientId resumes the channel session after a crash: messages published while away, and unacked ones (DUP → attempts 2)', async (t) => {
     const base = await requireService(t, 'mqtt');
     if (!base) return;
     const clientId = uniqueName('cid');
     const topic = uniqueName('mqtt');
     const first = await MqttTransport.connect(parseTransportUrl(`${base}?sessionExpirySec=30`), { clientId });
+    t.after(() => first.close());
     const seen: Delivery[] = [];
     const sub = await first.subscribe(topic, 'durable', { maxInFlight: 5 }, (d) => seen.push(d));
     await first.publish(topic, [{ id: 'unacked', body: enc('1') }]);
     await waitFor(() => seen.length === 1, 'first delivery');
-    await first.close(); // not acked
+    // A crash: the socket goes without DISCONNECT or any PUBACK; the broker keeps the session.
+    (sub as MqttSubscription).client.end(true);
     const publisher = await open(t);
     if (!publisher) return;
     await publisher.publish(topic, [{ id: 'while-away', body: enc('2') }]);
@@ -160,7 +163,29 @@ describe('mqtt:// against Mosquitto', () => {
     await waitFor(() => again.length === 2, 'both from the resumed session', 5000);
     const byId = Object.fromEntries(again.map((d) => [d.id, d.attempts]));
     assert.deepEqual(byId, { unacked: 2, 'while-away': 1 });
-    void sub;
+  });
+
+  test('the next subscriber of a channel resumes a closed one\'s session: unacked and held come back', async (t) => {
+    const tr = await open(t);
+    if (!tr) return;
+    const topic = uniqueName('mqtt');
+    const held: Delivery[] = [];
+    const first = await tr.subscribe(topic, 'c', { maxInFlight: 2 }, (d) => held.push(d));
+    await tr.publish(topic, [{ id: 'x1', body: enc('1') }, { id: 'x2', body: enc('2') }, { id: 'x3', body: enc('3') }]);
+    await waitFor(() => held.length === 2, 'two in flight (the third waits in the session)');
+    await first.close();
+    held[0]!.ack(); // ignored: the session keeps it
+    const next: Delivery[] = [];
+    const second = await tr.subscribe(topic, 'c', { maxInFlight: 5 }, (d) => {
+      next.push(d);
+      d.ack();
+    });
+    t.after(() => second.close());
+    await waitFor(() => next.length === 3, 'all three to the next subscriber');
+    const byId = Object.fromEntries(next.map((d) => [d.id, d.attempts]));
+    assert.equal(byId.x1, 2);
+    assert.equal(byId.x2, 2);
+    assert.ok(byId.x3 === 1 || byId.x3 === 2, `x3 attempts ${byId.x3}`);
   });
 
   test('the subscriber reconnects and its session goes on after a dropped connection', async (t) => {

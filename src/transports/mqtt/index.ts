@@ -5,7 +5,7 @@
  * |---------------|-------------------------------------------------------------------------|
  * | topic         | topic (`topicPrefix + topic`; `#ephemeral` is written `~ephemeral`)      |
  * | channel       | shared subscription `$share/<channel>/<topic>`: one subscriber of the group gets each message, every group gets it |
- * | subscriber    | its own session: clean start false, session expiry `sessionExpirySec`   |
+ * | subscriber    | its own session: clean start false, session expiry `sessionExpirySec`, resumed by the channel's next subscriber |
  * | confirm       | PUBACK (QoS 1)                                                          |
  * | ack           | PUBACK, sent when the handler acks (not on receipt)                     |
  * | maxInFlight   | receive maximum (given at connect) + a local bound                      |
@@ -25,8 +25,14 @@
  *   (Mosquitto, EMQX, HiveMQ) match them by packet id, and in-order acks would let one slow
  *   message hold up every later PUBACK and, through the receive maximum, the whole session.
  * - A shared subscription gets only messages published after it exists (nothing is retained for it).
- * - Sessions resume only with a stable client id: pass `clientId` to connect() for channel
- *   sessions that outlive the process; without one, a subscriber's session ends with it.
+ * - A channel lives in its subscribers' sessions. Closing a subscriber keeps its session (for
+ *   `sessionExpirySec`) with what it had not acked and what keeps arriving for it; the next
+ *   subscriber of that channel in this process takes the same session name and resumes it (the
+ *   broker resends with DUP: attempts + 1). Across a restart only a stable `clientId` (given to
+ *   connect()) resumes it; with the default random one a closed session is never resumed and what
+ *   it held is lost when it expires. The broker also gives an offline member of a shared
+ *   subscription its share, so an abandoned session strands messages until it expires: keep
+ *   `sessionExpirySec` as short as restarts allow. `#ephemeral` channels end their sessions on close.
  *
  * @example
  * const transport = await connect('mqtt://127.0.0.1:1883', { clientId: 'detector-1' });
@@ -56,19 +62,18 @@ export class MqttTransport implements Transport {
   #mqtt: MqttModule;
   #publisher: MqttClient;
   #clientId: string;
-  #stableId: boolean;
   #subs = new Set<MqttSubscription>();
-  #counters = new Map<string, number>();
+  /** Session indices in use per topic/channel. */
+  #indices = new Map<string, Set<number>>();
   #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
-  private constructor(kind: string, mqtt: MqttModule, publisher: MqttClient, options: MqttOptions, clientId: string, stableId: boolean) {
+  private constructor(kind: string, mqtt: MqttModule, publisher: MqttClient, options: MqttOptions, clientId: string) {
     this.kind = kind;
     this.#mqtt = mqtt;
     this.#publisher = publisher;
     this.options = options;
     this.#clientId = clientId;
-    this.#stableId = stableId;
     this.features = {
       delayedNack: false,
       delayedPublish: false,
@@ -84,10 +89,9 @@ export class MqttTransport implements Transport {
   static async connect(url: ParsedUrl, connectOptions: ConnectOptions = {}): Promise<MqttTransport> {
     const options = parseMqttOptions(url);
     const mqtt = await loadOptional<MqttModule>('mqtt', `${url.scheme}:// transport`);
-    const stableId = connectOptions.clientId !== undefined;
     const clientId = connectOptions.clientId ?? `conveyor-${process.pid}-${Math.random().toString(16).slice(2, 10)}`;
     const publisher = await dial(mqtt, options, `${clientId}-pub`, { clean: true });
-    return new MqttTransport(url.scheme, mqtt, publisher, options, clientId, stableId);
+    return new MqttTransport(url.scheme, mqtt, publisher, options, clientId);
   }
 
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
@@ -147,39 +151,52 @@ export class MqttTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 65_535) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be an integer in [1, 65535] for mqtt (receive maximum), got ${maxInFlight}`);
     }
-    // One session per subscriber; the n-th subscriber of a channel in this process always gets
-    // the same id, so that a restart with the same clientId resumes the same sessions.
+    // One session per subscriber, named by the lowest index free for this channel: a subscriber
+    // that replaces a closed one resumes its session (its unacked messages and what was queued
+    // for it), and a restart with the same clientId resumes the same sessions.
     const key = `${topic}/${channel}`;
-    const n = this.#counters.get(key) ?? 0;
-    this.#counters.set(key, n + 1);
+    const used = this.#indices.get(key) ?? new Set<number>();
+    this.#indices.set(key, used);
+    let n = 0;
+    while (used.has(n)) n++;
+    used.add(n);
     const ephemeral = channel.endsWith('#ephemeral');
-    const endSession = !this.#stableId || ephemeral;
     let sub: MqttSubscription | undefined;
-    const client = await dial(
-      this.#mqtt,
-      this.options,
-      `${this.#clientId}-${key.replaceAll('#', '~')}-${n}`,
-      {
-        clean: false,
-        properties: { sessionExpiryInterval: endSession ? 0 : this.options.sessionExpirySec, receiveMaximum: maxInFlight },
-      },
-      (c) => {
-        sub = new MqttSubscription(
-          topic,
-          channel,
-          c,
-          maxInFlight,
-          endSession,
-          {
-            republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts),
-            onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
-          },
-          onMessage,
-        );
-      },
-    );
+    let client: MqttClient;
+    try {
+      client = await dial(
+        this.#mqtt,
+        this.options,
+        `${this.#clientId}-${key.replaceAll('#', '~')}-${n}`,
+        {
+          clean: false,
+          properties: { sessionExpiryInterval: ephemeral ? 0 : this.options.sessionExpirySec, receiveMaximum: maxInFlight },
+        },
+        (c) => {
+          sub = new MqttSubscription(
+            topic,
+            channel,
+            c,
+            maxInFlight,
+            ephemeral,
+            {
+              republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts),
+              onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
+            },
+            onMessage,
+          );
+        },
+      );
+    } catch (err) {
+      used.delete(n);
+      throw err;
+    }
     const made = sub as MqttSubscription | undefined;
     if (!made) throw new ConveyorError('ERR_TRANSPORT', 'mqtt:// subscription was not prepared');
+    made.whenClosed(() => {
+      this.#subs.delete(made);
+      used.delete(n);
+    });
     try {
       await client.subscribeAsync(
         [sharedFilter(channel, mqttTopic(this.options, topic)), sharedFilter(channel, retryTopic(this.options, topic, channel))],
@@ -190,7 +207,6 @@ export class MqttTransport implements Transport {
       throw new ConveyorError('ERR_TRANSPORT', `mqtt:// could not subscribe ${channel} to ${topic}: ${(cause as Error).message}`, { cause });
     }
     this.#subs.add(made);
-    made.whenClosed(() => this.#subs.delete(made));
     return made;
   }
 

@@ -29,8 +29,9 @@ export interface MqttOptions {
   /** `?publishTimeoutMs=`: how long a publish waits for its PUBACK, in ms. @default 10000 */
   publishTimeoutMs: number;
   /**
-   * `?maxMessageBytes=`: largest body accepted (Mosquitto's message_size_limit; MQTT's own
-   * ceiling is 268435455 bytes for the whole packet). @default 268000000
+   * `?maxMessageBytes=`: largest body accepted, in bytes. MQTT allows up to 268435455 for a whole
+   * packet (Mosquitto's message_size_limit may be lower); 1 MiB keeps it in line with NATS, NSQ
+   * and Kafka defaults. @default 1048576
    */
   maxMessageBytes: number;
 }
@@ -43,7 +44,7 @@ export function defaultMqttOptions(): Omit<MqttOptions, 'brokerUrl' | 'user' | '
     reconnectMs: 500,
     connectTimeoutMs: 5000,
     publishTimeoutMs: 10_000,
-    maxMessageBytes: 268_000_000,
+    maxMessageBytes: 1_048_576,
   };
 }
 

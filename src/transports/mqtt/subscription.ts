@@ -35,6 +35,8 @@ export class MqttSubscription implements Subscription {
   #onMessage: (d: Delivery) => void;
   #max: number;
   #inFlight = 0;
+  /** Deliveries of the current connection not yet PUBACKed (close hands them back). */
+  #live = new Set<MqttDelivery>();
   #held: IPublishPacket[] = [];
   #paused = false;
   #closed = false;
@@ -72,6 +74,7 @@ export class MqttSubscription implements Subscription {
       // A new connection: the broker resends what was unacked (DUP) if the session survived.
       this.generation++;
       this.#held.length = 0;
+      this.#live.clear();
       this.#inFlight = 0;
     });
   }
@@ -88,6 +91,7 @@ export class MqttSubscription implements Subscription {
   #deliver(packet: IPublishPacket): void {
     this.#inFlight++;
     const d = new MqttDelivery(this, packet, this.generation);
+    this.#live.add(d);
     try {
       this.#onMessage(d);
     } catch (err) {
@@ -97,11 +101,15 @@ export class MqttSubscription implements Subscription {
 
   /** @internal Sends the PUBACK for a delivery of the current connection. */
   puback(d: MqttDelivery): void {
-    if (d.generation !== this.generation) return;
-    // biome-ignore lint/complexity/useLiteralKeys: mqtt.js has no public way to send a PUBACK later.
-    (this.client as unknown as { _sendPacket(p: object): void })['_sendPacket']({ cmd: 'puback', messageId: d.messageId, reasonCode: 0 });
+    if (d.generation !== this.generation || !this.#live.delete(d)) return;
+    this.#sendPuback(d.messageId);
     this.#inFlight--;
     this.#drain();
+  }
+
+  #sendPuback(messageId: number | undefined): void {
+    // biome-ignore lint/complexity/useLiteralKeys: mqtt.js has no public way to send a PUBACK later.
+    (this.client as unknown as { _sendPacket(p: object): void })['_sendPacket']({ cmd: 'puback', messageId, reasonCode: 0 });
   }
 
   /** @internal Republishes a nacked delivery to the retry topic after `delayMs`, then PUBACKs it. */
@@ -153,10 +161,14 @@ export class MqttSubscription implements Subscription {
 
   async #close(): Promise<void> {
     this.#closed = true;
-    this.generation++;
     for (const fn of this.#whenClosed.splice(0)) fn();
-    // A session nobody can resume (random client id) ends now; a stable one stays for
-    // sessionExpirySec, keeping the channel's messages (and the unacked ones) for the next run.
+    // Nothing is PUBACKed: the session keeps the unacked and held messages, and the channel's
+    // next subscriber in this process (or a restart with the same clientId) resumes the session
+    // and gets them again with DUP. An #ephemeral channel's session ends here instead.
+    this.generation++;
+    for (const d of this.#live) d.expire();
+    this.#live.clear();
+    this.#held.length = 0;
     await this.client.endAsync(false, this.#endSession ? { properties: { sessionExpiryInterval: 0 } } : {}).catch(() => this.client.end(true));
   }
 }
@@ -204,6 +216,16 @@ export class MqttDelivery implements Delivery {
     this.id = id ?? `mqtt-${process.pid}-${++nextLocalId}`;
     this.timestamp = ts || Date.now();
     this.headers = headers;
+  }
+
+  /** @internal The packet as received (nack copies it to the retry topic). */
+  get packet(): IPublishPacket {
+    return this.#packet;
+  }
+
+  /** @internal Its subscription closed: later ack/nack are ignored (the session keeps it). */
+  expire(): void {
+    this.#settled = true;
   }
 
   ack(): void {
