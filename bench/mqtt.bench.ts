@@ -31,13 +31,13 @@ interface Side {
 
 const conveyor: Side = {
   async publish(t) {
-    const tr = await MqttTransport.connect(parseTransportUrl(URL));
+    const tr = await MqttTransport.connect(parseTransportUrl(`${URL}?sessionExpirySec=5`));
     const rate = await conveyorPublish(tr, t);
     await tr.close();
     return rate;
   },
   async pipeline(t) {
-    const tr = await MqttTransport.connect(parseTransportUrl(URL));
+    const tr = await MqttTransport.connect(parseTransportUrl(`${URL}?sessionExpirySec=5`));
     let n = 0;
     let done!: () => void;
     const received = new Promise<void>((r) => (done = r));
