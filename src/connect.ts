@@ -24,6 +24,8 @@ const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   mqtts: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
   kafka: () => import('./transports/kafka/index.ts').then((m) => m.createTransport),
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
+  amqp: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
+  amqps: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
 };
 
 /**

@@ -1,0 +1,246 @@
+/**
+ * `amqp://` / `amqps://` — RabbitMQ through amqplib.
+ *
+ * | Conveyor      | RabbitMQ                                                                 |
+ * |---------------|--------------------------------------------------------------------------|
+ * | topic         | durable fanout exchange `<prefix><topic>`                                |
+ * | channel       | durable queue `<prefix><topic>:<channel>` bound to it (`#ephemeral`: exclusive, auto-delete) |
+ * | confirm       | publisher confirms (one confirm channel, every message of a call awaited) |
+ * | maxInFlight   | basic.qos prefetch on the subscription's own channel                      |
+ * | ack           | basic.ack                                                                 |
+ * | nack(delay)   | republish with attempts + 1 to a retry queue `<queue>.retry.<bucket>` whose TTL dead-letters back to the queue; the original is acked once the copy is confirmed |
+ * | headers       | AMQP headers table; content-type as the content_type property             |
+ *
+ * What RabbitMQ does not do, and what happens instead:
+ * - No per-message in-flight timeout (its consumer_timeout is long and closes the channel):
+ *   `timeoutRedelivery` and `touch` are false; unacked messages come back when the
+ *   subscription's channel or connection closes.
+ * - Attempts are not counted by classic queues: a `conveyor-attempts` header carries them,
+ *   plus one when the broker redelivers (the redelivered flag).
+ * - Delays are rounded up to a power-of-two bucket (see options.ts).
+ * - A queue gets only messages published after it is bound (an exchange with no queue drops).
+ */
+import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import { ConveyorError } from '../../core/errors.ts';
+import type { OutgoingMessage } from '../../core/message.ts';
+import { loadOptional } from '../../core/optional.ts';
+import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import type { ParsedUrl } from '../../core/url.ts';
+import { type AmqpOptions, exchangeName, parseAmqpOptions } from './options.ts';
+import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
+
+type Amqplib = typeof import('amqplib');
+type ChannelModel = import('amqplib').ChannelModel;
+type ConfirmChannel = import('amqplib').ConfirmChannel;
+
+export const createTransport: TransportFactory = (url, options) => AmqpTransport.connect(url, options);
+
+export class AmqpTransport implements Transport {
+  readonly kind = 'amqp';
+  readonly features: TransportFeatures;
+  readonly options: AmqpOptions;
+  readonly #amqp: Amqplib;
+  readonly #clientName: string | undefined;
+  #connection: ChannelModel | undefined;
+  #publisher: ConfirmChannel | undefined;
+  #ready: Promise<void>;
+  #markReady!: () => void;
+  #closed = false;
+  #reconnectDelay: number;
+  readonly #exchanges = new Set<string>();
+  readonly #subs = new Set<AmqpSubscription>();
+  readonly #pending = new Set<Promise<void>>();
+
+  private constructor(amqp: Amqplib, options: AmqpOptions, clientName: string | undefined) {
+    this.#amqp = amqp;
+    this.options = options;
+    this.#clientName = clientName;
+    this.#reconnectDelay = options.reconnectMinMs;
+    this.#ready = new Promise((resolve) => {
+      this.#markReady = resolve;
+    });
+    this.features = {
+      delayedNack: true,
+      delayedPublish: false,
+      timeoutRedelivery: false,
+      touch: false,
+      persistent: true,
+      guaranteedOrder: true,
+      attemptsCounted: false,
+      maxMessageBytes: options.maxMessageBytes,
+    };
+  }
+
+  /** @example const t = await AmqpTransport.connect(parseTransportUrl('amqp://guest:guest@127.0.0.1:5672')); */
+  static async connect(parsed: ParsedUrl, options: ConnectOptions = {}): Promise<AmqpTransport> {
+    const amqp = await loadOptional<Amqplib>('amqplib', 'the amqp:// transport');
+    const transport = new AmqpTransport(amqp, parseAmqpOptions(parsed), options.clientId);
+    await transport.#open();
+    return transport;
+  }
+
+  /** The live connection (tests use it to inspect or clean up). */
+  get connection(): ChannelModel | undefined {
+    return this.#connection;
+  }
+
+  async #open(): Promise<void> {
+    const connection = await this.#amqp.connect(this.options.url, {
+      clientProperties: { connection_name: this.#clientName ?? `conveyor-${process.pid}` },
+    });
+    connection.on('error', () => {
+      // 'close' follows; reconnecting happens there.
+    });
+    connection.on('close', () => this.#lost(connection));
+    const publisher = await connection.createConfirmChannel();
+    publisher.on('error', () => {});
+    this.#connection = connection;
+    this.#publisher = publisher;
+    this.#exchanges.clear();
+    this.#reconnectDelay = this.options.reconnectMinMs;
+    this.#markReady();
+  }
+
+  /** The connection died under us: publishes wait, subscriptions come back after reconnecting. */
+  #lost(connection: ChannelModel): void {
+    if (this.#closed || connection !== this.#connection) return;
+    this.#connection = undefined;
+    this.#publisher = undefined;
+    this.#ready = new Promise((resolve) => {
+      this.#markReady = resolve;
+    });
+    const retry = async (): Promise<void> => {
+      if (this.#closed) return;
+      try {
+        await this.#open();
+        for (const sub of this.#subs) await sub.restart(this.#connection!);
+      } catch {
+        this.#reconnectDelay = Math.min(this.options.reconnectMaxMs, this.#reconnectDelay * 2);
+        setTimeout(retry, this.#reconnectDelay).unref();
+      }
+    };
+    setTimeout(retry, this.#reconnectDelay).unref();
+  }
+
+  /** Waits (bounded) for a live connection. */
+  async #live(): Promise<{ connection: ChannelModel; publisher: ConfirmChannel }> {
+    if (this.#closed) throw new ConveyorError('ERR_CLOSED', 'amqp:// transport is closed');
+    if (!this.#connection || !this.#publisher) {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(
+          () => reject(new ConveyorError('ERR_TRANSPORT', `amqp://: no connection to RabbitMQ for ${this.options.publishTimeoutMs} ms`)),
+          this.options.publishTimeoutMs,
+        );
+      });
+      try {
+        await Promise.race([this.#ready, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    }
+    return { connection: this.#connection!, publisher: this.#publisher! };
+  }
+
+  async #exchange(channel: import('amqplib').Channel, topic: string): Promise<string> {
+    const name = exchangeName(this.options, topic);
+    if (!this.#exchanges.has(name)) {
+      await channel.assertExchange(name, 'fanout', { durable: !topic.endsWith('#ephemeral'), autoDelete: topic.endsWith('#ephemeral') });
+      this.#exchanges.add(name);
+    }
+    return name;
+  }
+
+  publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    for (const m of messages) {
+      if (m.body.length > this.options.maxMessageBytes) {
+        return Promise.reject(
+          new ConveyorError('ERR_TOO_LARGE', `amqp://: body of ${m.body.length} bytes exceeds maxMessageBytes ${this.options.maxMessageBytes}`),
+        );
+      }
+      if (m.delayMs) return Promise.reject(new ConveyorError('ERR_BAD_OPTIONS', 'amqp:// cannot delay a publish (features.delayedPublish is false)'));
+    }
+    const sent = this.#publish(topic, messages);
+    this.#pending.add(sent);
+    return sent.finally(() => this.#pending.delete(sent));
+  }
+
+  async #publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    const { publisher } = await this.#live();
+    const exchange = await this.#exchange(publisher, topic).catch((cause: unknown) => {
+      throw new ConveyorError('ERR_TRANSPORT', `amqp://: cannot declare exchange for ${topic}: ${(cause as Error).message}`, { cause });
+    });
+    await this.publishTo(publisher, exchange, '', messages);
+  }
+
+  /** Publishes with confirms; resolves when the broker confirmed every message. Used for retries too. */
+  publishTo(publisher: ConfirmChannel, exchange: string, routingKey: string, messages: OutgoingMessage[], attempts?: number[]): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      let left = messages.length;
+      let failed = false;
+      if (left === 0) return resolve();
+      const now = Date.now();
+      messages.forEach((m, i) => {
+        const headers: Record<string, string | number> = { ...m.headers, [ATTEMPTS]: attempts?.[i] ?? 1 };
+        if (!(PUBLISHED_AT in headers)) headers[PUBLISHED_AT] = now;
+        const contentType = m.headers?.['content-type'];
+        delete headers['content-type'];
+        try {
+          publisher.publish(
+            exchange,
+            routingKey,
+            Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
+            {
+              persistent: true,
+              ...(m.id ? { messageId: m.id } : {}),
+              ...(contentType ? { contentType } : {}),
+              timestamp: Math.floor(now / 1000),
+              headers,
+            },
+            (err: unknown) => {
+              if (failed) return;
+              if (err) {
+                failed = true;
+                reject(new ConveyorError('ERR_NOT_CONFIRMED', `amqp://: RabbitMQ did not confirm a publish: ${String((err as Error)?.message ?? err)}`, { cause: err, retryable: true }));
+              } else if (--left === 0) resolve();
+            },
+          );
+        } catch (cause) {
+          failed = true;
+          reject(new ConveyorError('ERR_TRANSPORT', `amqp://: publish failed: ${(cause as Error).message}`, { cause, retryable: true }));
+        }
+      });
+    });
+  }
+
+  async subscribe(topic: string, channel: string, options: SubscribeOptions, onMessage: Parameters<Transport['subscribe']>[3]): Promise<Subscription> {
+    if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `amqp://: maxInFlight must be a positive integer, got ${options.maxInFlight}`);
+    }
+    const { connection } = await this.#live();
+    const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s));
+    await sub.restart(connection);
+    this.#subs.add(sub);
+    return sub;
+  }
+
+  /** Declares the topic's exchange on `channel` (subscriptions call it when they (re)bind). */
+  declareExchange(channel: import('amqplib').Channel, topic: string): Promise<string> {
+    return this.#exchange(channel, topic);
+  }
+
+  /** The confirm channel, waiting (bounded) for a reconnect if needed. */
+  async confirmChannel(): Promise<ConfirmChannel> {
+    return (await this.#live()).publisher;
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await Promise.allSettled([...this.#subs].map((s) => s.close()));
+    await Promise.allSettled([...this.#pending]);
+    this.#closed = true;
+    const connection = this.#connection;
+    this.#connection = undefined;
+    await connection?.close().catch(() => undefined);
+  }
+}
