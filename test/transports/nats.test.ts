@@ -115,6 +115,14 @@ describe('nats:// against JetStream', () => {
     );
     await waitFor(() => counts.a1 + counts.a2 === n && counts.b === n, 'fan-out and sharing');
     assert.ok(counts.a1 > 0 && counts.a2 > 0, `both subscribers of channel a got some: ${JSON.stringify(counts)}`);
+    // The channel's max_ack_pending is the sum over its subscribers here, and follows them.
+    const jsm = await jetstreamManager(transport.connection);
+    const stream = streamName(transport.options, topic);
+    assert.equal((await jsm.consumers.info(stream, 'a')).config.max_ack_pending, 10);
+    await subs[1]!.close();
+    assert.equal((await jsm.consumers.info(stream, 'a')).config.max_ack_pending, 5);
+    subs[0]!.setMaxInFlight(7);
+    await waitFor(async () => (await jsm.consumers.info(stream, 'a')).config.max_ack_pending === 7, 'update after setMaxInFlight');
   });
 
   test('never more than maxInFlight unacked; pause holds, resume delivers', async (t) => {

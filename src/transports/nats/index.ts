@@ -9,7 +9,7 @@
  * | ack / nack(d)  | ack / nak(delay)                                                       |
  * | touch          | working() (+WPI)                                                       |
  * | timeoutMs      | ack_wait                                                               |
- * | maxInFlight    | max_ack_pending (and a local bound per subscriber)                     |
+ * | maxInFlight    | max_ack_pending = sum over this process' subscribers of the channel, and a local bound per subscriber |
  * | attempts       | the server's delivery count                                            |
  * | headers        | NATS headers; `OutgoingMessage.id` → `Nats-Msg-Id` (server-side dedup) |
  * | confirm        | PubAck, every message of a call awaited together                       |
@@ -241,7 +241,8 @@ export class NatsTransport implements Transport {
     await this.#ensureStream(topic);
     const stream = streamName(this.options, topic);
     const name = consumerName(channel);
-    await this.#ensureConsumer(stream, name, channel, ackWaitMs, maxInFlight);
+    // max_ack_pending bounds the whole channel: this process' subscribers of it share it.
+    await this.#ensureConsumer(stream, name, channel, ackWaitMs, this.#channelMax(topic, channel) + maxInFlight);
     const sub = new NatsSubscription(
       topic,
       channel,
@@ -251,7 +252,7 @@ export class NatsTransport implements Transport {
           const consumer = await this.#js.consumers.get(stream, name);
           return consumer.consume({ max_messages: batch, callback: onMsg });
         },
-        updateMaxAckPending: (n) => this.#updateConsumer(stream, name, { max_ack_pending: n }),
+        updateMaxAckPending: () => this.#updateConsumer(stream, name, { max_ack_pending: this.#channelMax(topic, channel) }),
         closed: (s) => this.#subClosed(s, stream, name),
         onError: (err) => this.#onError(err),
       },
@@ -320,10 +321,21 @@ export class NatsTransport implements Transport {
     }
   }
 
+  /** Sum of maxInFlight over this process' subscribers of a channel (its max_ack_pending). */
+  #channelMax(topic: string, channel: string): number {
+    let sum = 0;
+    for (const s of this.#subs) if (s.topic === topic && s.channel === channel) sum += s.maxInFlight;
+    return sum;
+  }
+
   async #subClosed(sub: NatsSubscription, stream: string, name: string): Promise<void> {
     this.#subs.delete(sub);
+    const remaining = this.#channelMax(sub.topic, sub.channel);
+    if (remaining > 0) {
+      if (!this.#closing) await this.#updateConsumer(stream, name, { max_ack_pending: remaining }).catch((err) => this.#onError(err));
+      return;
+    }
     if (!isEphemeral(sub.channel)) return;
-    for (const other of this.#subs) if (other.topic === sub.topic && other.channel === sub.channel) return;
     // Last local subscriber of an ephemeral channel: it goes now (the server would after inactive_threshold).
     this.#consumers.delete(`${stream}\0${name}`);
     await this.#jsm.consumers.delete(stream, name).catch(() => undefined);

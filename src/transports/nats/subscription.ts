@@ -7,8 +7,8 @@ import type { Subscription } from '../../core/transport.ts';
 export interface NatsSubscriptionHost {
   /** Starts pulling; `onMsg` is called synchronously for each message the server pushes. */
   start(batch: number, onMsg: (m: JsMsg) => void): Promise<ConsumerMessages>;
-  /** Sets the consumer's max_ack_pending (the server-side in-flight bound). */
-  updateMaxAckPending(n: number): Promise<void>;
+  /** Sets the consumer's max_ack_pending (the server-side bound) from the subscribers' maxInFlight. */
+  updateMaxAckPending(): Promise<void>;
   /** Called once the subscription is closed (transport bookkeeping, ephemeral cleanup). */
   closed(sub: NatsSubscription): Promise<void>;
   onError(err: unknown): void;
@@ -40,6 +40,10 @@ export class NatsSubscription implements Subscription {
     this.#max = maxInFlight;
     this.#host = host;
     this.#onMessage = onMessage;
+  }
+
+  get maxInFlight(): number {
+    return this.#max;
   }
 
   async start(): Promise<void> {
@@ -107,7 +111,7 @@ export class NatsSubscription implements Subscription {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${n}`);
     }
     this.#max = n;
-    this.#host.updateMaxAckPending(n).catch((err) => this.#host.onError(err));
+    this.#host.updateMaxAckPending().catch((err) => this.#host.onError(err));
     this.#drain();
   }
 
