@@ -26,6 +26,8 @@ const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
   amqp: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
   amqps: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
+  redis: () => import('./transports/redis/index.ts').then((m) => m.createTransport),
+  rediss: () => import('./transports/redis/index.ts').then((m) => m.createTransport),
 };
 
 /**

@@ -1,0 +1,55 @@
+import type { Headers, OutgoingMessage } from '../../core/message.ts';
+
+/** Stream entry fields: b body, h headers (JSON), i id, t publish time (ms), a attempts. */
+export function entryFields(m: OutgoingMessage, now: string, attempts: number): Array<string | Buffer> {
+  const fields: Array<string | Buffer> = ['b', Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength), 't', now, 'a', String(attempts)];
+  if (m.id) fields.push('i', m.id);
+  if (m.headers && Object.keys(m.headers).length > 0) fields.push('h', JSON.stringify(m.headers));
+  return fields;
+}
+
+/** A whole entry as one string (delayed-set members, retry-stream entries, Pub/Sub payloads). */
+export function encodeMember(fields: Array<string | Buffer>): string {
+  const out: Record<string, string> = {};
+  for (let i = 0; i < fields.length; i += 2) {
+    const v = fields[i + 1]!;
+    out[fields[i] as string] = Buffer.isBuffer(v) ? v.toString('base64') : v;
+  }
+  // A nonce keeps two identical retries distinct as sorted-set members.
+  out.n = Math.random().toString(36).slice(2);
+  return JSON.stringify(out);
+}
+
+export interface Parsed {
+  body: Uint8Array;
+  headers: Headers;
+  id: string | undefined;
+  timestamp: number;
+  attempts: number;
+}
+
+/** Entry fields (flat Buffer array) → message parts; retry entries carry the whole entry in `m`. */
+export function parseEntry(fields: Buffer[]): Parsed {
+  const map = new Map<string, Buffer>();
+  for (let i = 0; i < fields.length; i += 2) map.set(fields[i]!.toString(), fields[i + 1]!);
+  const packed = map.get('m');
+  if (packed) {
+    const o = JSON.parse(packed.toString()) as Record<string, string>;
+    return {
+      body: Buffer.from(o.b ?? '', 'base64'),
+      headers: o.h ? JSON.parse(o.h) : {},
+      id: o.i,
+      timestamp: Number(o.t) || Date.now(),
+      attempts: Number(o.a) || 1,
+    };
+  }
+  const h = map.get('h');
+  return {
+    body: map.get('b') ?? new Uint8Array(0),
+    headers: h ? JSON.parse(h.toString()) : {},
+    id: map.get('i')?.toString(),
+    timestamp: Number(map.get('t')?.toString()) || Date.now(),
+    attempts: Number(map.get('a')?.toString()) || 1,
+  };
+}
+
