@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * `conveyor <command> [args]`. Commands are listed statically (each `src/cli/commands/<name>.ts`
+ * exports `run(args)` and `summary`) and loaded on use, so `conveyor broker` loads no broker
+ * client and the build keeps every import checked.
+ */
+import { isConveyorError } from '../core/errors.ts';
+
+interface Command {
+  summary: string;
+  run(args: string[]): Promise<number>;
+}
+
+const COMMANDS: Record<string, () => Promise<Command>> = {
+  broker: () => import('./commands/broker.ts'),
+};
+
+function usage(): string {
+  return [
+    'usage: conveyor <command> [options]',
+    '',
+    'commands:',
+    '  broker    serve the embedded broker over NSQ TCP and HTTP',
+    '',
+    'Run `conveyor <command> --help` for a command\'s options.',
+    '',
+  ].join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...args] = argv;
+  if (!name || name === '-h' || name === '--help' || name === 'help') {
+    process.stdout.write(usage());
+    return name ? 0 : 1;
+  }
+  const load = COMMANDS[name];
+  if (!load) {
+    process.stderr.write(`conveyor: unknown command "${name}"\n\n${usage()}`);
+    return 2;
+  }
+  const command = await load();
+  return command.run(args);
+}
+
+main(process.argv.slice(2)).then(
+  (code) => {
+    process.exitCode = code;
+  },
+  (error: unknown) => {
+    // Clear errors on a terminal: our code and message, not a stack, for errors we raised.
+    if (isConveyorError(error)) process.stderr.write(`conveyor: ${error.code}: ${error.message}\n`);
+    else process.stderr.write(`conveyor: ${(error as Error)?.stack ?? String(error)}\n`);
+    process.exitCode = 1;
+  },
+);
