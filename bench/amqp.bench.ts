@@ -6,7 +6,7 @@
 import amqplib from 'amqplib';
 import { connect } from '../src/connect.ts';
 import type { OutgoingMessage } from '../src/core/message.ts';
-import { median, record, repeat, save } from './lib.ts';
+import { save, sideBySide } from './lib.ts';
 
 const URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const N = Number(process.env.AMQP_BENCH_MESSAGES ?? 20_000);
@@ -15,7 +15,7 @@ const RUNS = Number(process.env.AMQP_BENCH_RUNS ?? 3);
 const body = Buffer.alloc(100, 7);
 let seq = 0;
 
-async function conveyor(): Promise<[number, number]> {
+async function conveyor(): Promise<number[]> {
   const t = await connect(URL);
   const topic = `bench_amqp_${process.pid}_${seq++}`;
   let got = 0;
@@ -42,7 +42,7 @@ async function conveyor(): Promise<[number, number]> {
   return [pub, con];
 }
 
-async function raw(): Promise<[number, number]> {
+async function raw(): Promise<number[]> {
   const conn = await amqplib.connect(URL);
   const pubCh = await conn.createConfirmChannel();
   const topic = `bench_amqp_raw_${process.pid}_${seq++}`;
@@ -79,23 +79,11 @@ async function raw(): Promise<[number, number]> {
   return [pub, con];
 }
 
-const results = { conveyor: [] as Array<[number, number]>, raw: [] as Array<[number, number]> };
-// Alternate which side goes first, so neither always runs while the broker digests the other's run.
-let turn = 0;
-await repeat(RUNS, async () => {
-  if (turn++ % 2) {
-    results.conveyor.push(await conveyor());
-    results.raw.push(await raw());
-  } else {
-    results.raw.push(await raw());
-    results.conveyor.push(await conveyor());
-  }
-  return 0;
+await sideBySide({
+  runs: RUNS,
+  phases: ['publish (confirmed batches of 100)', 'consume (prefetch 100, ack each)'],
+  raw: { label: 'amqplib raw', run: raw },
+  ours: { label: 'amqp:// conveyor', run: conveyor },
+  targetRatio: 0.9,
 });
-for (const [i, what] of ['publish (confirmed batches of 100)', 'consume (prefetch 100, ack each)'].entries()) {
-  const c = results.conveyor.slice(-RUNS).map((r) => r[i]!);
-  const r = results.raw.slice(-RUNS).map((x) => x[i]!);
-  record({ name: `amqplib raw: ${what}`, perSecond: median(r), runs: r });
-  record({ name: `amqp:// conveyor: ${what}`, perSecond: median(c), runs: c, notes: `conveyor/raw = ${(median(c) / median(r)).toFixed(2)} (target ≥ 0.9)` });
-}
 save('amqp', `RabbitMQ at ${URL.replace(/\/\/.*@/, '//')}: Conveyor's amqp:// against raw amqplib, same batches and ack mode, ${N} messages of 100 B per run.`);

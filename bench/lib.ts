@@ -109,3 +109,44 @@ export function save(name: string, intro = ''): void {
   ].join('\n');
   writeFileSync(join(dir, `${name}.md`), md);
 }
+
+/**
+ * Runs `raw` and `ours` `runs` times each (after one warm-up of both), alternating which goes
+ * first so neither always runs while a broker digests the other's work. Each returns one figure
+ * per phase (e.g. [publish/s, consume/s]); every phase is recorded as a raw row and our row
+ * with the ratio against the target.
+ */
+export async function sideBySide(options: {
+  runs: number;
+  phases: string[];
+  raw: { label: string; run: () => Promise<number[]> };
+  ours: { label: string; run: () => Promise<number[]> };
+  targetRatio?: number;
+}): Promise<void> {
+  const { runs, phases, raw, ours } = options;
+  await raw.run();
+  await ours.run();
+  const rawRuns: number[][] = [];
+  const ourRuns: number[][] = [];
+  for (let i = 0; i < runs; i++) {
+    if (i % 2) {
+      ourRuns.push(await ours.run());
+      rawRuns.push(await raw.run());
+    } else {
+      rawRuns.push(await raw.run());
+      ourRuns.push(await ours.run());
+    }
+  }
+  for (const [p, what] of phases.entries()) {
+    const r = rawRuns.map((x) => x[p]!);
+    const c = ourRuns.map((x) => x[p]!);
+    const ratio = median(c) / median(r);
+    record({ name: `${raw.label}: ${what}`, perSecond: median(r), runs: r });
+    record({
+      name: `${ours.label}: ${what}`,
+      perSecond: median(c),
+      runs: c,
+      notes: `${ours.label}/${raw.label} = ${ratio.toFixed(2)}${options.targetRatio ? ` (target ≥ ${options.targetRatio})` : ''}`,
+    });
+  }
+}

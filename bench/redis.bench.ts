@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { connect } from '../src/connect.ts';
 import type { OutgoingMessage } from '../src/core/message.ts';
-import { median, record, repeat, save } from './lib.ts';
+import { save, sideBySide } from './lib.ts';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const N = Number(process.env.REDIS_BENCH_MESSAGES ?? 50_000);
@@ -15,7 +15,7 @@ const RUNS = Number(process.env.REDIS_BENCH_RUNS ?? 3);
 const body = Buffer.alloc(100, 7);
 let seq = 0;
 
-async function conveyor(): Promise<[number, number]> {
+async function conveyor(): Promise<number[]> {
   const t = await connect(`${URL}?prefix=bench:&blockMs=100`);
   const topic = `conv_${process.pid}_${seq++}`;
   let got = 0;
@@ -39,7 +39,7 @@ async function conveyor(): Promise<[number, number]> {
   return [pub, con];
 }
 
-async function raw(): Promise<[number, number]> {
+async function raw(): Promise<number[]> {
   const r = new Redis(URL);
   const reader = new Redis(URL);
   const key = `bench:raw_${process.pid}_${seq++}`;
@@ -70,25 +70,13 @@ async function raw(): Promise<[number, number]> {
   return [pub, con];
 }
 
-const results = { conveyor: [] as Array<[number, number]>, raw: [] as Array<[number, number]> };
-// Alternate which side goes first, so neither always runs while the broker digests the other's run.
-let turn = 0;
-await repeat(RUNS, async () => {
-  if (turn++ % 2) {
-    results.conveyor.push(await conveyor());
-    results.raw.push(await raw());
-  } else {
-    results.raw.push(await raw());
-    results.conveyor.push(await conveyor());
-  }
-  return 0;
+await sideBySide({
+  runs: RUNS,
+  phases: ['publish (pipelined XADD batches of 100)', 'consume (XREADGROUP COUNT 100, XACK each)'],
+  raw: { label: 'ioredis raw', run: raw },
+  ours: { label: 'redis:// conveyor', run: conveyor },
+  targetRatio: 0.9,
 });
-for (const [i, what] of ['publish (pipelined XADD batches of 100)', 'consume (XREADGROUP COUNT 100, XACK each)'].entries()) {
-  const c = results.conveyor.slice(-RUNS).map((r) => r[i]!);
-  const r = results.raw.slice(-RUNS).map((x) => x[i]!);
-  record({ name: `ioredis raw: ${what}`, perSecond: median(r), runs: r });
-  record({ name: `redis:// conveyor: ${what}`, perSecond: median(c), runs: c, notes: `conveyor/raw = ${(median(c) / median(r)).toFixed(2)} (target ≥ 0.9)` });
-}
 // The conveyor runs' streams.
 const cleanup = new Redis(URL);
 const keys = await cleanup.keys('bench:*');
