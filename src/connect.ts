@@ -24,6 +24,7 @@ const ADAPTERS: Partial<Record<Scheme, () => Promise<TransportFactory>>> = {
   mqtts: () => import('./transports/mqtt/index.ts').then((m) => m.createTransport),
   kafka: () => import('./transports/kafka/index.ts').then((m) => m.createTransport),
   memory: () => import('./transports/memory/index.ts').then((m) => m.createTransport),
+  embedded: () => import('./transports/embedded/index.ts').then((m) => m.createTransport),
   amqp: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
   amqps: () => import('./transports/amqp/index.ts').then((m) => m.createTransport),
   redis: () => import('./transports/redis/index.ts').then((m) => m.createTransport),

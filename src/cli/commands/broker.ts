@@ -5,6 +5,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
+import type { RestorableEngine } from '../../engine/disk/index.ts';
 import type { BackendFactory } from '../../engine/types.ts';
 import { type BrokerOptions, startBroker } from '../../server/index.ts';
 
@@ -90,8 +91,12 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
   }
 
   try {
-    if (dataDir !== undefined) options.backend = await diskBackend(dataDir, values.durable === true);
+    const disk = dataDir === undefined ? undefined : await loadDisk(dataDir, values.durable === true);
+    if (disk) options.backend = disk.backend;
+    // Durable: nothing is confirmed from memory alone, every message goes through the disk queue.
+    if (values.durable) options.memQueueSize = 0;
     const broker = await startBroker(options);
+    disk?.restore(broker.engine);
     out(`tcp ${broker.tcpAddress}`);
     out(`http ${broker.httpAddress}`);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
@@ -108,10 +113,13 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
  * The disk queue (src/engine/disk) plugged in as the engine's backend. Loaded on demand so that
  * a memory-only broker never loads it.
  */
-async function diskBackend(dir: string, durable: boolean): Promise<BackendFactory> {
+async function loadDisk(dir: string, durable: boolean): Promise<{ backend: BackendFactory; restore: (engine: RestorableEngine) => void }> {
   // The extension follows this file's: .ts when run from source, .js from dist.
   const ext = import.meta.url.endsWith('.ts') ? '.ts' : '.js';
-  let mod: { diskBackend?: (options: { dir: string; durable: boolean }) => BackendFactory };
+  let mod: {
+    diskBackend?: (options: { dir: string; durable: boolean }) => BackendFactory;
+    restoreTopology?: (engine: RestorableEngine, dir: string) => unknown;
+  };
   try {
     mod = await import(`../../engine/disk/index${ext}`);
   } catch (cause) {
@@ -122,7 +130,8 @@ async function diskBackend(dir: string, durable: boolean): Promise<BackendFactor
   if (typeof mod.diskBackend !== 'function') {
     throw new ConveyorError('ERR_MISSING_DEPENDENCY', 'src/engine/disk does not export diskBackend()');
   }
-  return mod.diskBackend({ dir, durable });
+  const { restoreTopology } = mod;
+  return { backend: mod.diskBackend({ dir, durable }), restore: (engine) => restoreTopology?.(engine, dir) };
 }
 
 function stopped(signal: AbortSignal | undefined): Promise<void> {

@@ -1,0 +1,448 @@
+/**
+ * An append-only queue on disk for one topic or channel (nsqd's go-diskqueue): segment files
+ * `<name>.diskqueue.<000000>.dat` rotated at `maxBytesPerFile`, and a small metadata file with
+ * the read and write positions. Calls are synchronous on open file descriptors, buffered: puts
+ * collect in a write buffer flushed in one write; reads take a chunk at a time.
+ *
+ * Durability: the persisted read position is the start of the oldest message read but not yet
+ * released (FIN) — so what was unread or in flight at a crash is delivered again (at least
+ * once). `sync()` flushes, fsyncs the segment and rewrites the metadata.
+ *
+ * Record layout (all big-endian):
+ *   u32 length of what follows | u32 crc32 of the payload | payload
+ *   payload = f64 timestamp ms | u16 attempts | 16 B id | f64 deferUntil | u16 keyLen | key |
+ *             u32 headersLen | headers JSON | body
+ * A length past the limit, a short read or a crc mismatch marks the rest of that segment
+ * corrupt: it is renamed `.bad`, reported, and reading goes on with the next segment.
+ */
+import { closeSync, existsSync, fsyncSync, openSync, readSync, renameSync, rmSync, statSync, writeFileSync, writeSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Headers } from '../../core/message.ts';
+import type { BackendQueue, EngineMessage } from '../types.ts';
+import { crc32 } from './crc32.ts';
+
+export interface DiskQueueOptions {
+  dir: string;
+  /** File-safe name of the topic or channel. */
+  name: string;
+  /** Rotate segments past this size, bytes. @default 104857600 (100 MiB, as nsqd) */
+  maxBytesPerFile: number;
+  /** Largest payload accepted when reading back; larger lengths are corruption. */
+  maxMsgSize: number;
+  /** Called with what was found corrupt (segment, offset, reason). */
+  onCorrupt?: (report: CorruptionReport) => void;
+}
+
+export interface CorruptionReport {
+  queue: string;
+  file: string;
+  offset: number;
+  reason: string;
+}
+
+interface Meta {
+  depth: number;
+  readFile: number;
+  readPos: number;
+  writeFile: number;
+  writePos: number;
+}
+
+/** What `read()` returns: the message plus where it sits, so `release` can move the cursor. */
+export class DiskMessage implements EngineMessage {
+  released = false;
+  constructor(
+    readonly id: string,
+    readonly body: Uint8Array,
+    readonly headers: Headers | undefined,
+    readonly key: string | undefined,
+    readonly timestamp: number,
+    public attempts: number,
+    readonly deferUntil: number,
+    readonly file: number,
+    readonly pos: number,
+  ) {}
+}
+
+const HEADER_BYTES = 8;
+const FIXED_PAYLOAD = 8 + 2 + 16 + 8 + 2 + 4;
+const READ_CHUNK = 1 << 20;
+const WRITE_FLUSH = 1 << 16;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder();
+
+export class DiskQueue implements BackendQueue {
+  readonly #o: DiskQueueOptions;
+  #meta: Meta;
+  /** Where the next read starts (ahead of meta.readPos, which waits for releases). */
+  #nextFile: number;
+  #nextPos: number;
+  #depth: number;
+  #writeFd: number | undefined;
+  #writeBuf: Buffer[] = [];
+  #writeBufBytes = 0;
+  #readFd: number | undefined;
+  #readFdFile = -1;
+  #chunk = Buffer.alloc(0);
+  #chunkFile = -1;
+  #chunkStart = 0;
+  /** Read but not yet released, in read order (= position order). */
+  readonly #outstanding: DiskMessage[] = [];
+  #outHead = 0;
+  #syncing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(options: DiskQueueOptions) {
+    this.#o = options;
+    this.#meta = this.#loadMeta();
+    this.#nextFile = this.#meta.readFile;
+    this.#nextPos = this.#meta.readPos;
+    this.#depth = this.#meta.depth;
+    this.#checkWriteEnd();
+  }
+
+  #file(n: number): string {
+    return join(this.#o.dir, `${this.#o.name}.diskqueue.${String(n).padStart(6, '0')}.dat`);
+  }
+  get #metaPath(): string {
+    return join(this.#o.dir, `${this.#o.name}.diskqueue.meta.json`);
+  }
+
+  #loadMeta(): Meta {
+    const fresh: Meta = { depth: 0, readFile: 0, readPos: 0, writeFile: 0, writePos: 0 };
+    if (!existsSync(this.#metaPath)) return fresh;
+    try {
+      const m = JSON.parse(readFileSync(this.#metaPath, 'utf8')) as Meta;
+      for (const k of ['depth', 'readFile', 'readPos', 'writeFile', 'writePos'] as const) {
+        if (!Number.isSafeInteger(m[k]) || m[k] < 0) throw new Error(`bad ${k}`);
+      }
+      return m;
+    } catch (cause) {
+      this.#report(this.#metaPath, 0, `unreadable metadata (${(cause as Error).message}): starting from the oldest segment`);
+      return this.#recoverMeta();
+    }
+  }
+
+  /** Metadata lost: keep every segment there is, read from the oldest, count as we go. */
+  #recoverMeta(): Meta {
+    let first = -1;
+    let last = -1;
+    for (let n = 0; n < 1_000_000 && (first === -1 || existsSync(this.#file(n)) || n <= last + 1); n++) {
+      if (existsSync(this.#file(n))) {
+        if (first === -1) first = n;
+        last = n;
+      } else if (first !== -1) break;
+    }
+    if (first === -1) return { depth: 0, readFile: 0, readPos: 0, writeFile: 0, writePos: 0 };
+    const m = { depth: 0, readFile: first, readPos: 0, writeFile: last, writePos: statSync(this.#file(last)).size };
+    // Count what is readable, so depth is right; corrupt tails are dealt with when read.
+    m.depth = this.#countRecords(m);
+    return m;
+  }
+
+  #countRecords(m: Meta): number {
+    let count = 0;
+    for (let f = m.readFile; f <= m.writeFile; f++) {
+      if (!existsSync(this.#file(f))) continue;
+      const data = readFileSync(this.#file(f));
+      let pos = f === m.readFile ? m.readPos : 0;
+      while (pos + HEADER_BYTES <= data.length) {
+        const len = data.readUInt32BE(pos);
+        if (len < FIXED_PAYLOAD || pos + HEADER_BYTES + len > data.length) break;
+        pos += HEADER_BYTES + len;
+        count++;
+      }
+    }
+    return count;
+  }
+
+  /** A crash can leave the write segment longer than the metadata says: trust the file, up to whole records. */
+  #checkWriteEnd(): void {
+    const path = this.#file(this.#meta.writeFile);
+    if (!existsSync(path)) return;
+    const size = statSync(path).size;
+    if (size > this.#meta.writePos) {
+      const data = readFileSync(path);
+      let pos = this.#meta.writePos;
+      while (pos + HEADER_BYTES <= size) {
+        const len = data.readUInt32BE(pos);
+        if (len < FIXED_PAYLOAD || pos + HEADER_BYTES + len > size) break;
+        if (crc32(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) !== data.readUInt32BE(pos + 4)) break;
+        pos += HEADER_BYTES + len;
+        this.#depth++;
+      }
+      this.#meta.writePos = pos;
+    }
+  }
+
+  get depth(): number {
+    return this.#depth;
+  }
+
+  put(message: EngineMessage): void {
+    if (this.#closed) throw new Error(`disk queue ${this.#o.name} is closed`);
+    const key = message.key === undefined ? undefined : encoder.encode(message.key);
+    const headers = message.headers === undefined ? undefined : encoder.encode(JSON.stringify(message.headers));
+    const payloadLen = FIXED_PAYLOAD + (key?.length ?? 0) + (headers?.length ?? 0) + message.body.length;
+    const rec = Buffer.allocUnsafe(HEADER_BYTES + payloadLen);
+    rec.writeUInt32BE(payloadLen, 0);
+    let at = HEADER_BYTES;
+    rec.writeDoubleBE(message.timestamp, at);
+    rec.writeUInt16BE(Math.min(message.attempts, 0xffff), at + 8);
+    rec.write(message.id.padEnd(16, ' ').slice(0, 16), at + 10, 'latin1');
+    rec.writeDoubleBE(message.deferUntil ?? 0, at + 26);
+    rec.writeUInt16BE(key?.length ?? 0, at + 34);
+    at += 36;
+    if (key) {
+      rec.set(key, at);
+      at += key.length;
+    }
+    rec.writeUInt32BE(headers?.length ?? 0, at);
+    at += 4;
+    if (headers) {
+      rec.set(headers, at);
+      at += headers.length;
+    }
+    rec.set(message.body, at);
+    rec.writeUInt32BE(crc32(rec.subarray(HEADER_BYTES)), 4);
+
+    if (this.#meta.writePos > 0 && this.#meta.writePos + rec.length > this.#o.maxBytesPerFile) this.#rotate();
+    this.#writeBuf.push(rec);
+    this.#writeBufBytes += rec.length;
+    this.#meta.writePos += rec.length;
+    this.#depth++;
+    if (this.#writeBufBytes >= WRITE_FLUSH) this.#flush();
+  }
+
+  #rotate(): void {
+    this.#flush();
+    if (this.#writeFd !== undefined) {
+      fsyncSync(this.#writeFd);
+      closeSync(this.#writeFd);
+      this.#writeFd = undefined;
+    }
+    this.#meta.writeFile++;
+    this.#meta.writePos = 0;
+  }
+
+  /** Writes the buffer out (one write call); no fsync. */
+  #flush(): void {
+    if (this.#writeBufBytes === 0) return;
+    this.#writeFd ??= openSync(this.#file(this.#meta.writeFile), 'a');
+    const data = this.#writeBuf.length === 1 ? this.#writeBuf[0]! : Buffer.concat(this.#writeBuf, this.#writeBufBytes);
+    writeSync(this.#writeFd, data);
+    this.#writeBuf = [];
+    this.#writeBufBytes = 0;
+  }
+
+  read(): EngineMessage | undefined {
+    while (this.#depth > 0) {
+      if (this.#nextFile === this.#meta.writeFile) this.#flush();
+      const rec = this.#readRecord();
+      if (rec === 'next') continue;
+      if (rec === undefined) return undefined;
+      this.#depth--;
+      this.#outstanding.push(rec);
+      return rec;
+    }
+    return undefined;
+  }
+
+  /** The record at the read position; 'next' after moving to the next segment or skipping corruption. */
+  #readRecord(): DiskMessage | 'next' | undefined {
+    const file = this.#nextFile;
+    const pos = this.#nextPos;
+    const path = this.#file(file);
+    const fileEnd = file === this.#meta.writeFile ? this.#meta.writePos : existsSync(path) ? statSync(path).size : 0;
+    if (pos >= fileEnd) {
+      if (file >= this.#meta.writeFile) {
+        // Depth says more, the files say no: trust the files.
+        this.#depth = 0;
+        return undefined;
+      }
+      this.#nextFile++;
+      this.#nextPos = 0;
+      return 'next';
+    }
+    const header = this.#bytes(file, pos, HEADER_BYTES);
+    const len = header && header.length === HEADER_BYTES ? header.readUInt32BE(0) : -1;
+    if (len < FIXED_PAYLOAD || len > this.#o.maxMsgSize + FIXED_PAYLOAD + 65_536 + 1_048_576 || pos + HEADER_BYTES + len > fileEnd) {
+      return this.#corrupt(file, pos, len < 0 ? 'truncated record header' : `impossible record length ${len}`);
+    }
+    const payload = this.#bytes(file, pos + HEADER_BYTES, len);
+    if (!payload || payload.length !== len) return this.#corrupt(file, pos, 'truncated record');
+    if (crc32(payload) !== header!.readUInt32BE(4)) return this.#corrupt(file, pos, 'checksum mismatch');
+    this.#nextPos = pos + HEADER_BYTES + len;
+    const keyLen = payload.readUInt16BE(34);
+    let at = 36;
+    const key = keyLen ? decoder.decode(payload.subarray(at, at + keyLen)) : undefined;
+    at += keyLen;
+    const hLen = payload.readUInt32BE(at);
+    at += 4;
+    const headers = hLen ? (JSON.parse(decoder.decode(payload.subarray(at, at + hLen))) as Headers) : undefined;
+    at += hLen;
+    return new DiskMessage(
+      payload.toString('latin1', 10, 26).trimEnd(),
+      // A copy: a view would keep the whole 1 MiB read chunk alive for as long as the message lives.
+      new Uint8Array(payload.buffer.slice(payload.byteOffset + at, payload.byteOffset + payload.length)),
+      headers,
+      key,
+      payload.readDoubleBE(0),
+      payload.readUInt16BE(8),
+      payload.readDoubleBE(26),
+      file,
+      pos,
+    );
+  }
+
+  /** Reads through a 1 MiB chunk cache: one syscall per chunk, not per message. */
+  #bytes(file: number, pos: number, length: number): Buffer | undefined {
+    if (file !== this.#chunkFile || pos < this.#chunkStart || pos + length > this.#chunkStart + this.#chunk.length) {
+      if (this.#readFdFile !== file) {
+        if (this.#readFd !== undefined) closeSync(this.#readFd);
+        const path = this.#file(file);
+        if (!existsSync(path)) return undefined;
+        this.#readFd = openSync(path, 'r');
+        this.#readFdFile = file;
+      }
+      const size = Math.max(READ_CHUNK, length);
+      const buf = Buffer.allocUnsafe(size);
+      const n = readSync(this.#readFd!, buf, 0, size, pos);
+      this.#chunk = buf.subarray(0, n);
+      this.#chunkFile = file;
+      this.#chunkStart = pos;
+    }
+    const from = pos - this.#chunkStart;
+    return this.#chunk.subarray(from, Math.min(from + length, this.#chunk.length));
+  }
+
+  /** Rest of this segment is unreadable: report, keep the bytes as `.bad`, go on with the next. */
+  #corrupt(file: number, pos: number, reason: string): 'next' | undefined {
+    const path = this.#file(file);
+    this.#report(path, pos, reason);
+    const skipped = this.#countAfter(file);
+    if (file === this.#meta.writeFile) {
+      // The write segment: cut the bad tail so new writes land after good records.
+      this.#flush();
+      if (this.#writeFd !== undefined) closeSync(this.#writeFd);
+      this.#writeFd = undefined;
+      this.#meta.writeFile++;
+      this.#meta.writePos = 0;
+    }
+    if (this.#readFd !== undefined && this.#readFdFile === file) {
+      closeSync(this.#readFd);
+      this.#readFd = undefined;
+      this.#readFdFile = -1;
+    }
+    this.#chunkFile = -1;
+    try {
+      renameSync(path, `${path}.bad`);
+    } catch {
+      // Already gone: nothing to keep.
+    }
+    this.#depth = Math.max(0, this.#depth - skipped);
+    this.#nextFile = file + 1;
+    this.#nextPos = 0;
+    return this.#depth > 0 ? 'next' : undefined;
+  }
+
+  /** How many of the counted messages the rest of `file` held (so depth stays right after a skip). */
+  #countAfter(file: number): number {
+    let later = 0;
+    const m = { depth: 0, readFile: file + 1, readPos: 0, writeFile: this.#meta.writeFile, writePos: this.#meta.writePos };
+    if (file < this.#meta.writeFile) later = this.#countRecords(m);
+    return Math.max(0, this.#depth - later);
+  }
+
+  #report(file: string, offset: number, reason: string): void {
+    this.#o.onCorrupt?.({ queue: this.#o.name, file, offset, reason });
+  }
+
+  release(message: EngineMessage): void {
+    if (!(message instanceof DiskMessage) || message.released) return;
+    message.released = true;
+    const out = this.#outstanding;
+    while (this.#outHead < out.length && out[this.#outHead]!.released) this.#outHead++;
+    if (this.#outHead > 1024 && this.#outHead * 2 > out.length) {
+      out.splice(0, this.#outHead);
+      this.#outHead = 0;
+    }
+    this.#advanceCursor();
+  }
+
+  /** The persisted read position: the oldest unreleased message, or the next read. */
+  #advanceCursor(): void {
+    const oldest = this.#outstanding[this.#outHead];
+    const [file, pos] = oldest ? [oldest.file, oldest.pos] : [this.#nextFile, this.#nextPos];
+    if (file > this.#meta.readFile) {
+      // Whole segments behind the cursor are done: delete them (nsqd does the same).
+      for (let f = this.#meta.readFile; f < file; f++) rmSync(this.#file(f), { force: true });
+    }
+    this.#meta.readFile = file;
+    this.#meta.readPos = pos;
+  }
+
+  #writeMeta(): void {
+    const unreleased = this.#outstanding.length - this.#outHead;
+    const meta = { ...this.#meta, depth: this.#depth + unreleased };
+    const tmp = `${this.#metaPath}.tmp`;
+    writeFileSync(tmp, JSON.stringify(meta));
+    const fd = openSync(tmp, 'r+');
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, this.#metaPath);
+  }
+
+  sync(): Promise<void> {
+    // Group commit: callers arriving while a sync runs share the next one.
+    this.#syncing ??= Promise.resolve().then(() => {
+      this.#syncing = undefined;
+      if (this.#closed) return;
+      this.#flush();
+      if (this.#writeFd !== undefined) fsyncSync(this.#writeFd);
+      this.#writeMeta();
+    });
+    return this.#syncing;
+  }
+
+  /** Writes metadata without fsync of the segment (the periodic, non-durable save). */
+  checkpoint(): void {
+    if (this.#closed) return;
+    this.#flush();
+    this.#writeMeta();
+  }
+
+  empty(): void {
+    this.#flush();
+    for (const m of this.#outstanding.slice(this.#outHead)) m.released = true;
+    this.#outstanding.length = 0;
+    this.#outHead = 0;
+    this.#nextFile = this.#meta.writeFile;
+    this.#nextPos = this.#meta.writePos;
+    this.#depth = 0;
+    this.#advanceCursor();
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#flush();
+    if (this.#writeFd !== undefined) fsyncSync(this.#writeFd);
+    this.#writeMeta();
+    this.#closed = true;
+    this.#closeFds();
+  }
+
+  #closeFds(): void {
+    if (this.#writeFd !== undefined) closeSync(this.#writeFd);
+    if (this.#readFd !== undefined) closeSync(this.#readFd);
+    this.#writeFd = undefined;
+    this.#readFd = undefined;
+  }
+
+  async delete(): Promise<void> {
+    this.#closed = true;
+    this.#closeFds();
+    for (let f = this.#meta.readFile; f <= this.#meta.writeFile; f++) rmSync(this.#file(f), { force: true });
+    rmSync(this.#metaPath, { force: true });
+  }
+}
