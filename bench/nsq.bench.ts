@@ -12,6 +12,9 @@
  * machine; the integrator re-runs it quietly with larger values.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { connect, type Socket } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { median, record, repeat, save } from './lib.ts';
@@ -24,7 +27,15 @@ const RDY = 2500;
 
 if (process.argv.includes('--broker')) {
   const { startBroker } = await import('../src/server/index.ts');
-  const broker = await startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0' });
+  // `--durable DIR`: every message fsynced to the disk queue before its OK (memQueueSize 0).
+  const durableDir = process.argv[process.argv.indexOf('--durable') + 1];
+  const durable = process.argv.includes('--durable') && durableDir !== undefined;
+  const { diskBackend } = await import('../src/engine/disk/index.ts');
+  const broker = await startBroker({
+    tcp: '127.0.0.1:0',
+    http: '127.0.0.1:0',
+    ...(durable ? { memQueueSize: 0, backend: diskBackend({ dir: durableDir, durable: true }) } : {}),
+  });
   process.stdout.write(`${JSON.stringify({ tcp: broker.tcpAddress, http: broker.httpAddress })}\n`);
   process.stdin.resume();
   process.stdin.on('end', () => void broker.close().then(() => process.exit(0)));
@@ -132,14 +143,44 @@ async function main(): Promise<void> {
     child.stdin?.end();
     await new Promise((r) => child.once('exit', r));
   }
+  await durableCases();
   save(
     'nsq',
     'Embedded broker over NSQ TCP (src/server), broker in its own process, raw-TCP clients in another. 200-byte messages; MPUB batches of 200 awaiting each OK; RDY 2500 with a FIN per message. Targets: nsqd 1.3.0 on a comparable machine.',
   );
 }
 
-async function spawnBroker(): Promise<{ child: ChildProcess; tcp: string; http: string }> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--broker'], {
+/** The durable broker (--durable): publishing alone and consuming its backlog, 1 connection each. */
+async function durableCases(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-nsq-durable-'));
+  const { child, tcp, http } = await spawnBroker(['--durable', dir]);
+  try {
+    let seq = 0;
+    const pub: number[] = [];
+    const sub = await repeat(RUNS, async () => {
+      const t = `durable_${process.pid}_${seq++}`;
+      await createChannel(http, t, 'ch');
+      pub.push((await publishAll(tcp, t, 1)).perSecond);
+      const consumed = await consumeAll(tcp, t, 1);
+      await deleteTopic(http, t);
+      return consumed.perSecond;
+    });
+    const p = pub.slice(-RUNS);
+    record({ name: 'durable (--durable, fsync before OK): publish alone, 1 producer', perSecond: median(p), runs: p, notes: `MPUB ×${BATCH} of ${BODY_SIZE} B` });
+    record({ name: 'durable: consume the backlog from disk, 1 consumer', perSecond: median(sub), runs: sub, notes: `RDY ${RDY}, FIN per message` });
+  } finally {
+    child.stdin?.end();
+    await new Promise((r) => child.once('exit', r));
+    rmSync(dir, { recursive: true, force: true });
+  }
+  save(
+    'nsq',
+    'Embedded broker over NSQ TCP (src/server), broker in its own process, raw-TCP clients in another. 200-byte messages; MPUB batches of 200 awaiting each OK; RDY 2500 with a FIN per message. Targets: nsqd 1.3.0 on a comparable machine. The durable rows run the broker with its disk queue and fsync before every OK.',
+  );
+}
+
+async function spawnBroker(extra: string[] = []): Promise<{ child: ChildProcess; tcp: string; http: string }> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url), '--broker', ...extra], {
     stdio: ['pipe', 'pipe', 'inherit'],
   });
   const line = await new Promise<string>((resolve, reject) => {
