@@ -1,0 +1,165 @@
+/**
+ * A batch sink into PostgreSQL: `app.consumeBatch(Msg, opts, sink.handler)`. One statement per
+ * batch — `INSERT … SELECT * FROM unnest($1::text[], $2::…[]) ON CONFLICT (id) DO NOTHING` —
+ * which is atomic, idempotent on the message id (a redelivered message makes no second row), and
+ * resolves only after PostgreSQL committed it, so the runtime acks only what is stored.
+ *
+ * Errors are classified once, here: connection trouble is a retryable ERR_SINK (an outage: the
+ * runtime keeps the batch in flight and retries without limit); data errors (SQLSTATE classes 22
+ * and 23) are non-retryable, so the runtime splits the batch until the bad row stands alone and
+ * dead-letters it.
+ *
+ * With no `url`, it runs on embedded PostgreSQL (`@electric-sql/pglite`) in a data directory, so
+ * the default needs no server.
+ */
+import { ConveyorError } from '../../core/errors.ts';
+import { loadOptional } from '../../core/optional.ts';
+import type { BatchContext, BatchMessage } from '../../runtime/batch-consumer.ts';
+
+export interface Column<T> {
+  /** PostgreSQL type of the column and of the array unnest reads, e.g. 'text', 'int8', 'jsonb', 'timestamptz'. */
+  type: string;
+  /** The cell for one message. */
+  value: (value: T, message: BatchMessage) => unknown;
+}
+
+export interface PostgresSinkOptions<T> {
+  /** postgres:// URL. Omit for embedded PostgreSQL (PGlite). */
+  url?: string;
+  /** PGlite data directory when no `url` is given; `memory://` keeps it in memory. @default './.conveyor/pgdata' */
+  dataDir?: string;
+  table: string;
+  columns: Record<string, Column<T>>;
+  /** The column holding the message id (primary key). @default 'id' */
+  idColumn?: string;
+  /** How long `start()` waits for the database, ms. @default 30000 */
+  connectTimeoutMs?: number;
+  /** Connections in the pool (real PostgreSQL). @default 2 */
+  poolSize?: number;
+}
+
+interface Db {
+  query(sql: string, params?: unknown[]): Promise<{ rows: any[] }>;
+  close(): Promise<void>;
+}
+
+const IDENT = /^[a-zA-Z_][a-zA-Z0-9_]*(\.[a-zA-Z_][a-zA-Z0-9_]*)?$/;
+
+export class PostgresSink<T> {
+  readonly #o: Required<Omit<PostgresSinkOptions<T>, 'url' | 'dataDir'>> & Pick<PostgresSinkOptions<T>, 'url' | 'dataDir'>;
+  readonly #names: string[];
+  readonly #sql: string;
+  #db: Db | undefined;
+
+  constructor(options: PostgresSinkOptions<T>) {
+    const problems: string[] = [];
+    if (!IDENT.test(options.table ?? '')) problems.push(`table: must be a plain SQL identifier, got ${JSON.stringify(options.table)}`);
+    const idColumn = options.idColumn ?? 'id';
+    for (const [name, col] of Object.entries(options.columns ?? {})) {
+      if (!IDENT.test(name)) problems.push(`columns.${name}: not a plain SQL identifier`);
+      if (!/^[a-z0-9_ ]+(\[\])?$/i.test(col?.type ?? '')) problems.push(`columns.${name}.type: not a type name`);
+      if (typeof col?.value !== 'function') problems.push(`columns.${name}.value: must be a function`);
+    }
+    if (idColumn in (options.columns ?? {})) problems.push(`columns.${idColumn}: the id column is filled from the message id`);
+    if (problems.length) throw new ConveyorError('ERR_BAD_OPTIONS', `postgresSink: ${problems.join('; ')}`, { details: { problems } });
+    this.#o = { idColumn, connectTimeoutMs: 30_000, poolSize: 2, ...options };
+    this.#names = Object.keys(options.columns);
+    const all = [idColumn, ...this.#names];
+    const types = ['text', ...this.#names.map((n) => options.columns[n]!.type)];
+    this.#sql =
+      `INSERT INTO ${options.table} (${all.join(', ')}) ` +
+      `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
+      `ON CONFLICT (${idColumn}) DO NOTHING`;
+  }
+
+  /** The batch handler for `app.consumeBatch`: resolves after commit. */
+  readonly handler = async (values: T[], ctx: BatchContext): Promise<void> => {
+    const db = this.#db ?? (await this.start());
+    const params: unknown[][] = [ctx.messages.map((m) => m.id), ...this.#names.map(() => [] as unknown[])];
+    for (let i = 0; i < values.length; i++) {
+      const message = ctx.messages[i]!;
+      for (let c = 0; c < this.#names.length; c++) params[c + 1]!.push(this.#o.columns[this.#names[c]!]!.value(values[i]!, message));
+    }
+    try {
+      await db.query(this.#sql, params);
+    } catch (cause) {
+      throw classify(cause, this.#o.table);
+    }
+  };
+
+  /** Connects, waiting for the database (retrying with backoff) up to connectTimeoutMs. */
+  async start(): Promise<Db> {
+    if (this.#db) return this.#db;
+    const deadline = Date.now() + this.#o.connectTimeoutMs;
+    let delay = 100;
+    for (;;) {
+      try {
+        const db = await this.#connect();
+        await db.query('SELECT 1');
+        this.#db = db;
+        return db;
+      } catch (cause) {
+        if (Date.now() + delay > deadline) {
+          throw new ConveyorError('ERR_SINK', `postgresSink: database not reachable within ${this.#o.connectTimeoutMs} ms: ${(cause as Error).message}`, { cause });
+        }
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(2000, delay * 2);
+      }
+    }
+  }
+
+  async #connect(): Promise<Db> {
+    if (this.#o.url) {
+      const pg = await loadOptional<typeof import('pg')>('pg', 'postgresSink');
+      const Pool = (pg as unknown as { default?: typeof import('pg') }).default?.Pool ?? pg.Pool;
+      const pool = new Pool({ connectionString: this.#o.url, max: this.#o.poolSize, connectionTimeoutMillis: 5000 });
+      // A dropped connection is replaced by the pool; the failing query reports it.
+      pool.on('error', () => {});
+      return { query: (sql, params) => pool.query(sql, params), close: () => pool.end() };
+    }
+    const { PGlite } = await loadOptional<typeof import('@electric-sql/pglite')>('@electric-sql/pglite', 'postgresSink (embedded)');
+    const db = new PGlite(this.#o.dataDir ?? './.conveyor/pgdata');
+    await db.waitReady;
+    return { query: (sql, params) => db.query(sql, params), close: () => db.close() };
+  }
+
+  /** Runs DDL (e.g. CREATE TABLE IF NOT EXISTS) on the sink's database. */
+  async exec(sql: string): Promise<void> {
+    const db = await this.start();
+    await db.query(sql);
+  }
+
+  /** Runs a query on the sink's database (for checks and the reference pipeline's status line). */
+  async query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<R[]> {
+    const db = await this.start();
+    return (await db.query(sql, params)).rows as R[];
+  }
+
+  async close(): Promise<void> {
+    const db = this.#db;
+    this.#db = undefined;
+    await db?.close();
+  }
+}
+
+/**
+ * @example
+ * const sink = postgresSink({ url: 'postgres://127.0.0.1/test', table: 'frames',
+ *   columns: { camera: { type: 'text', value: (f) => f.camera }, score: { type: 'float8', value: (f) => f.score } } });
+ * await pipeline.consumeBatch(Frame, { channel: 'archive', batch: { maxSize: 1000, maxWaitMs: 500 } }, sink.handler);
+ */
+export function postgresSink<T>(options: PostgresSinkOptions<T>): PostgresSink<T> {
+  return new PostgresSink(options);
+}
+
+/** Data errors are the rows' fault (no retry helps); everything else is the database's (an outage). */
+function classify(cause: unknown, table: string): ConveyorError {
+  const code = (cause as { code?: unknown })?.code;
+  const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
+  const dataError = sqlstate !== undefined && (sqlstate.startsWith('22') || sqlstate.startsWith('23'));
+  return new ConveyorError('ERR_SINK', `postgresSink(${table}): ${(cause as Error)?.message ?? String(cause)}`, {
+    cause,
+    retryable: !dataError,
+    details: sqlstate ? { sqlstate } : undefined,
+  });
+}
