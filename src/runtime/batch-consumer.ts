@@ -65,7 +65,7 @@ export class BatchConsumer<T> {
   #currentBytes = 0;
   #timer: NodeJS.Timeout | undefined;
   readonly #queue: Item[][] = [];
-  #flushing: Promise<void> | undefined;
+  readonly #drains = new Set<Promise<void>>();
   readonly #held = new Set<Delivery>();
   #touchTimer: NodeJS.Timeout | undefined;
   #closing: Promise<void> | undefined;
@@ -135,14 +135,17 @@ export class BatchConsumer<T> {
     this.#queue.push(this.#current);
     this.#current = [];
     this.#currentBytes = 0;
-    if (!this.#flushing) this.#flushing = this.#drainQueue().finally(() => (this.#flushing = undefined));
+    if (this.#drains.size < this.#options.batch.concurrency) {
+      const drain: Promise<void> = this.#drainQueue().finally(() => this.#drains.delete(drain));
+      this.#drains.add(drain);
+    }
   }
 
   async #drainQueue(): Promise<void> {
     for (let batch = this.#queue.shift(); batch; batch = this.#queue.shift()) {
-      this.stats.running = batch.length;
+      this.stats.running += batch.length;
       await this.#process(batch);
-      this.stats.running = 0;
+      this.stats.running -= batch.length;
     }
   }
 
@@ -258,7 +261,7 @@ export class BatchConsumer<T> {
       this.#subscription?.pause();
       if (!this.#force) {
         this.#cut();
-        await this.#flushing;
+        while (this.#drains.size > 0) await Promise.all([...this.#drains]);
         await Promise.allSettled([...this.#deadPending]);
       }
       if (this.#touchTimer) clearInterval(this.#touchTimer);

@@ -45,6 +45,11 @@ export interface BatchOptions {
   maxWaitMs?: number;
   /** Flush at this many body bytes. @default 8 MiB */
   maxBytes?: number;
+  /**
+   * Batches handed to the handler at once. 2 overlaps one batch's commit with the next one's
+   * work; order across batches is then not kept (sinks here are idempotent on the id). @default 1
+   */
+  concurrency?: number;
 }
 
 export interface ConsumeBatchOptions extends Omit<ConsumeOptions, 'concurrency' | 'dedup' | 'middleware' | 'handlerTimeoutMs'> {
@@ -93,10 +98,12 @@ export function resolveConsumeOptions(
     maxSize: options.batch?.maxSize ?? DEFAULT_BATCH_SIZE,
     maxWaitMs: options.batch?.maxWaitMs ?? DEFAULT_BATCH_WAIT_MS,
     maxBytes: options.batch?.maxBytes ?? DEFAULT_BATCH_BYTES,
+    concurrency: options.batch?.concurrency ?? 1,
   };
   positiveInt(problems, 'batch.maxSize', options.batch?.maxSize);
   positiveInt(problems, 'batch.maxWaitMs', options.batch?.maxWaitMs);
   positiveInt(problems, 'batch.maxBytes', options.batch?.maxBytes);
+  positiveInt(problems, 'batch.concurrency', options.batch?.concurrency);
   const concurrency = options.concurrency ?? DEFAULT_CONCURRENCY;
   const maxInFlight = options.maxInFlight ?? Math.max(DEFAULT_MAX_IN_FLIGHT, concurrency, options.batch ? batch.maxSize * 2 : 0);
   if (options.maxInFlight !== undefined && options.concurrency !== undefined && options.maxInFlight < options.concurrency) {

@@ -86,6 +86,22 @@ describe('consumeBatch', () => {
     assert.equal(dead[0]!.headers[HEADER.deadCode], 'ERR_DECODE');
   });
 
+  test('batch.concurrency hands several batches to the handler at once', async (t) => {
+    const { Msg, make } = await setup(t);
+    const a = make();
+    let running = 0;
+    let peak = 0;
+    await a.consumeBatch(Msg, { channel: 'c', batch: { maxSize: 5, maxWaitMs: 10, concurrency: 2 } }, async () => {
+      running++;
+      peak = Math.max(peak, running);
+      await sleep(30);
+      running--;
+    });
+    await a.publishMany(Msg, Array.from({ length: 20 }, (_, n) => ({ n })));
+    await waitFor(() => a.stats()[0]!.processed === 20, 'all 20');
+    assert.equal(peak, 2);
+  });
+
   test('close flushes the last partial batch before leaving', async (t) => {
     const { Msg, make } = await setup(t);
     const a = make();
