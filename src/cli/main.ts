@@ -13,6 +13,22 @@ interface Command {
 
 const COMMANDS: Record<string, () => Promise<Command>> = {
   broker: () => import('./commands/broker.ts'),
+  start: () => import('./commands/start.ts'),
+  load: () => import('./commands/load.ts'),
+  run: () => import('./commands/run.ts'),
+  pub: () => import('./commands/pub.ts'),
+  tail: () => import('./commands/tail.ts'),
+  stats: () => import('./commands/stats.ts'),
+};
+
+const SUMMARIES: Record<string, string> = {
+  broker: 'serve the embedded broker over NSQ TCP and HTTP',
+  start: 'run the reference pipeline (broker, gateway, PostgreSQL archive, live counts)',
+  load: 'drive the reference pipeline with traffic and print what arrived where',
+  run: 'run the apps a module exports, or workers/<topic>/<channel>.ts',
+  pub: 'publish a message to any engine',
+  tail: 'print messages as they arrive',
+  stats: "show a broker's topics and channels",
 };
 
 function usage(): string {
@@ -20,7 +36,7 @@ function usage(): string {
     'usage: conveyor <command> [options]',
     '',
     'commands:',
-    '  broker    serve the embedded broker over NSQ TCP and HTTP',
+    ...Object.entries(SUMMARIES).map(([name, text]) => `  ${name.padEnd(8)}  ${text}`),
     '',
     'Run `conveyor <command> --help` for a command\'s options.',
     '',

@@ -43,6 +43,8 @@ export interface GatewayOptions {
   auth?: { token: string };
   /** Retry-After on 429/503, seconds. @default 1 */
   retryAfterSeconds?: number;
+  /** More facts for `/stats` (the reference pipeline adds what arrived where). */
+  extraStats?: () => Record<string, unknown> | Promise<Record<string, unknown>>;
 }
 
 export interface Gateway {
@@ -72,7 +74,8 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const metrics = new Metrics();
   const source = options.transport;
-  let transport: Transport | undefined = 'publish' in source ? source : undefined;
+  // An App has publish() too (typed), so tell a Transport by its declared features.
+  let transport: Transport | undefined = 'features' in source ? source : undefined;
   let concurrent = 0;
 
   async function handlePost(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
@@ -117,7 +120,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     } else if (req.method === 'GET' && url === '/healthz') {
       route = Promise.resolve(send(res, 200, { status: 'ok' }));
     } else if (req.method === 'GET' && url === '/stats') {
-      route = Promise.resolve(send(res, 200, { ...metrics.snapshot(), concurrent }));
+      route = Promise.resolve(options.extraStats?.()).then((extra) => send(res, 200, { ...metrics.snapshot(), concurrent, ...extra }));
     } else if (req.method === 'GET' && url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
       res.end(metrics.prometheus(concurrent));

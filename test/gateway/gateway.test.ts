@@ -142,3 +142,21 @@ describe('gateway', () => {
     for (const line of metrics.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|[a-z_]+(\{[^}]*\})? [0-9.e+-]+)$/, line);
   });
 });
+
+describe('gateway with an App as its source', () => {
+  test('publishes through the app’s transport (an App has a typed publish of its own)', async (t) => {
+    const { app } = await import('../../src/runtime/app.ts');
+    const a = app({ url: `memory://${uniqueName('gwapp')}` });
+    const got: unknown[] = [];
+    await a.consume(Event, { channel: 'c' }, (v) => {
+      got.push(v);
+    });
+    const gw = await gateway({ transport: a, topics: { events: Event } });
+    t.after(async () => {
+      await gw.close();
+      await a.close();
+    });
+    assert.equal((await post(`${gw.url}/v1/topics/events`, '{"kind":"a","n":1}')).status, 201);
+    await waitFor(() => got.length === 1, 'the event through the app');
+  });
+});

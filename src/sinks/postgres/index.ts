@@ -12,6 +12,8 @@
  * With no `url`, it runs on embedded PostgreSQL (`@electric-sql/pglite`) in a data directory, so
  * the default needs no server.
  */
+import { mkdirSync } from 'node:fs';
+import { resolve } from 'node:path';
 import { ConveyorError } from '../../core/errors.ts';
 import { loadOptional } from '../../core/optional.ts';
 import type { BatchContext, BatchMessage } from '../../runtime/batch-consumer.ts';
@@ -118,7 +120,11 @@ export class PostgresSink<T> {
       return { query: (sql, params) => pool.query(sql, params), close: () => pool.end() };
     }
     const { PGlite } = await loadOptional<typeof import('@electric-sql/pglite')>('@electric-sql/pglite', 'postgresSink (embedded)');
-    const db = new PGlite(this.#o.dataDir ?? './.conveyor/pgdata');
+    const dir = this.#o.dataDir ?? './.conveyor/pgdata';
+    // PGlite waits forever on a directory whose parent does not exist: make the path first.
+    const path = dir.includes('://') ? dir : resolve(dir);
+    if (path === resolve(dir)) mkdirSync(path, { recursive: true });
+    const db = new PGlite(path);
     await db.waitReady;
     return { query: (sql, params) => db.query(sql, params), close: () => db.close() };
   }

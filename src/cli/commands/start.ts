@@ -1,0 +1,109 @@
+/**
+ * `conveyor start` (`npm start`): the seeds' pipeline with nothing installed. An embedded broker
+ * (served over NSQ TCP and HTTP too), the HTTP gateway taking events, a channel `archive`
+ * batching them into PostgreSQL (embedded PGlite in ./.conveyor/pgdata, or --pg URL), and a
+ * channel `counts` keeping live counts per kind. Prints a status line every few seconds;
+ * `conveyor load` drives it. Ctrl-C stops it gracefully.
+ */
+import { parseArgs } from 'node:util';
+import { Engine } from '../../engine/engine.ts';
+import { gateway } from '../../gateway/index.ts';
+import { app } from '../../runtime/app.ts';
+import { startBroker } from '../../server/index.ts';
+import { postgresSink } from '../../sinks/postgres/index.ts';
+import { MemoryTransport } from '../../transports/memory/transport.ts';
+import { Event, type EventValue } from '../reference.ts';
+
+export const summary = 'run the reference pipeline: broker, HTTP gateway, PostgreSQL archive, live counts';
+
+const USAGE = `usage: conveyor start [options]
+
+  --gateway HOST:PORT   HTTP ingestion (default 127.0.0.1:8080)
+  --tcp HOST:PORT       the broker's NSQ TCP address (default 127.0.0.1:4150)
+  --http HOST:PORT      the broker's HTTP API (default 127.0.0.1:4151)
+  --pg URL              archive into this PostgreSQL instead of embedded PGlite
+  --pg-dir DIR          PGlite data directory (default ./.conveyor/pgdata)
+  --every SECONDS       status line interval (default 5)
+  -h, --help            this text
+`;
+
+export async function run(args: string[], stop?: AbortSignal): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      gateway: { type: 'string', default: '127.0.0.1:8080' },
+      tcp: { type: 'string', default: '127.0.0.1:4150' },
+      http: { type: 'string', default: '127.0.0.1:4151' },
+      pg: { type: 'string' },
+      'pg-dir': { type: 'string', default: './.conveyor/pgdata' },
+      every: { type: 'string', default: '5' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const engine = new Engine();
+  const broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
+  const pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
+  const sink = postgresSink<EventValue>({
+    ...(values.pg ? { url: values.pg } : { dataDir: values['pg-dir'] }),
+    table: 'events',
+    columns: {
+      kind: { type: 'text', value: (e) => e.kind },
+      user_id: { type: 'int8', value: (e) => e.user },
+      at: { type: 'timestamptz', value: (e) => new Date(e.at).toISOString() },
+      payload: { type: 'text', value: (e) => e.payload ?? null },
+    },
+  });
+  await sink.exec('CREATE TABLE IF NOT EXISTS events (id text PRIMARY KEY, kind text NOT NULL, user_id int8, at timestamptz, payload text)');
+  const counts = new Map<string, number>();
+  let counted = 0;
+  await pipeline.consumeBatch(Event, { channel: 'archive', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 500, concurrency: 2 } }, sink.handler);
+  await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000 }, (e) => {
+    counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
+    counted++;
+  });
+  const archived = async () => Number((await sink.query<{ n: string }>('SELECT count(*) AS n FROM events'))[0]!.n);
+  const [gwHost, gwPort] = splitAddress(values.gateway);
+  const gw = await gateway({
+    transport: pipeline,
+    topics: { events: Event },
+    host: gwHost,
+    port: gwPort,
+    extraStats: async () => ({ pipeline: { archived: await archived(), counted, counts: Object.fromEntries(counts) } }),
+  });
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  out(`conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})`);
+  out(`conveyor: gateway on ${gw.url} — POST ${gw.url}/v1/topics/events  {"kind":"click","user":1,"at":${Date.now()}}`);
+  out(`conveyor: archiving into ${values.pg ? values.pg : `embedded PostgreSQL at ${values['pg-dir']}`}; drive it with: npm run load`);
+  const timer = setInterval(async () => {
+    const published = (gw.stats().messages as Record<string, number>).events ?? 0;
+    const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${k}=${n}`).join(' ');
+    out(`published ${published}  archived ${await archived().catch(() => '?')}  counted ${counted}  ${top}`);
+  }, Number(values.every) * 1000);
+  await new Promise<void>((resolve) => {
+    if (stop) stop.addEventListener('abort', () => resolve(), { once: true });
+    const done = () => {
+      process.off('SIGINT', done);
+      process.off('SIGTERM', done);
+      resolve();
+    };
+    process.on('SIGINT', done);
+    process.on('SIGTERM', done);
+  });
+  clearInterval(timer);
+  out('conveyor: stopping — finishing in-flight work and flushing the last batch');
+  await gw.close();
+  await pipeline.close();
+  await broker.close();
+  out(`conveyor: stopped; archived ${await archived()} events`);
+  await sink.close();
+  return 0;
+}
+
+function splitAddress(address: string): [string, number] {
+  const i = address.lastIndexOf(':');
+  return [address.slice(0, i), Number(address.slice(i + 1))];
+}

@@ -1,0 +1,53 @@
+/**
+ * `conveyor tail <url> <topic>`: print messages as they arrive, decoded by their content type,
+ * on an `#ephemeral` channel of its own (it takes nothing from the real channels and leaves no
+ * queue behind). Stops on Ctrl-C or after --count messages.
+ */
+import { parseArgs } from 'node:util';
+import { connect } from '../../connect.ts';
+import { codecFor } from '../../core/codecs/index.ts';
+import type { Delivery } from '../../core/message.ts';
+
+export const summary = 'print messages as they arrive: conveyor tail <url> <topic> [--channel c] [--count n]';
+
+export async function run(args: string[], stop?: AbortSignal): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args,
+    allowPositionals: true,
+    options: { channel: { type: 'string' }, count: { type: 'string' }, help: { type: 'boolean', short: 'h' } },
+  });
+  if (values.help || positionals.length < 2) {
+    process.stdout.write('usage: conveyor tail <url> <topic> [--channel name] [--count n]\n');
+    return values.help ? 0 : 2;
+  }
+  const [url, topic] = positionals as [string, string];
+  const channel = values.channel ?? `tail-${process.pid}#ephemeral`;
+  const limit = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
+  const transport = await connect(url);
+  let seen = 0;
+  let finish!: () => void;
+  const finished = new Promise<void>((r) => (finish = r));
+  await transport.subscribe(topic, channel, { maxInFlight: 100 }, (d) => {
+    process.stdout.write(`${render(d)}\n`);
+    d.ack();
+    if (++seen >= limit) finish();
+  });
+  const onSignal = () => finish();
+  process.once('SIGINT', onSignal);
+  stop?.addEventListener('abort', onSignal, { once: true });
+  await finished;
+  process.off('SIGINT', onSignal);
+  await transport.close();
+  return 0;
+}
+
+function render(d: Delivery): string {
+  let value: unknown;
+  try {
+    const decoded = codecFor(d.headers['content-type']).decode(d.body);
+    value = decoded instanceof Uint8Array ? Buffer.from(decoded).toString('utf8') : decoded;
+  } catch {
+    value = { hex: Buffer.from(d.body).toString('hex') };
+  }
+  return JSON.stringify({ id: d.id, attempts: d.attempts, headers: d.headers, value }, (_k, v) => (typeof v === 'bigint' ? v.toString() : v));
+}
