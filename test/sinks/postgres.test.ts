@@ -82,7 +82,13 @@ describe('postgresSink', () => {
     proxy.refuse(true);
     proxy.dropAll();
     await publishSome(300); // the database is down now: batches wait in flight
-    await new Promise((r) => setTimeout(r, 800));
+    let peakHeld = 0;
+    for (let i = 0; i < 16; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      peakHeld = Math.max(peakHeld, a.stats()[0]!.waiting);
+    }
+    // Memory stays bounded: the consumer holds at most maxInFlight (2 × batch size) meanwhile.
+    assert.ok(peakHeld > 0 && peakHeld <= 100, `held ${peakHeld} during the outage`);
     proxy.refuse(false);
     await publishSome(100);
     await waitFor(async () => (await count()) === 600, 'all 600 after the outage', 20_000);
