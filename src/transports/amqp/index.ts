@@ -182,7 +182,7 @@ export class AmqpTransport implements Transport {
       const now = Date.now();
       messages.forEach((m, i) => {
         const headers: Record<string, string | number> = { ...m.headers, [ATTEMPTS]: attempts?.[i] ?? 1 };
-        if (!(PUBLISHED_AT in headers)) headers[PUBLISHED_AT] = now;
+        if (!(PUBLISHED_AT in headers)) headers[PUBLISHED_AT] = String(now);
         const contentType = m.headers?.['content-type'];
         delete headers['content-type'];
         try {
