@@ -28,3 +28,17 @@ export function parseTransportUrl(input: string): ParsedUrl {
   }
   return { scheme: scheme as Scheme, url, params: url.searchParams };
 }
+
+/**
+ * Reads positive-integer options from a URL query, collecting every problem instead of
+ * stopping at the first (adapters report them all at once).
+ */
+export function queryInts(params: URLSearchParams, problems: string[]): (key: string, fallback: number) => number {
+  return (key, fallback) => {
+    const raw = params.get(key);
+    if (raw === null) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) problems.push(`${key}: must be a positive integer, got ${JSON.stringify(raw)}`);
+    return n;
+  };
+}

@@ -4,7 +4,7 @@ import type { MessageDefinition } from '../core/schema.ts';
 import type { Subscription } from '../core/transport.ts';
 import { backoffDelay } from './backoff.ts';
 import type { PublishFn } from './context.ts';
-import type { AppCore, ConsumerStats } from './consumer.ts';
+import { type AppCore, type ConsumerStats, emptyStats } from './consumer.ts';
 import { deadHeaders } from './middleware/dead-letter.ts';
 import { asError } from './middleware/retry.ts';
 import type { ResolvedConsume } from './options.ts';
@@ -77,19 +77,7 @@ export class BatchConsumer<T> {
     this.#definition = definition;
     this.#options = options;
     this.#handler = handler;
-    this.stats = {
-      topic: definition.topic,
-      channel: options.channel,
-      running: 0,
-      waiting: 0,
-      processed: 0,
-      retried: 0,
-      dead: 0,
-      discarded: 0,
-      duplicates: 0,
-      batches: 0,
-      batchRetries: 0,
-    };
+    this.stats = { ...emptyStats(definition.topic, options.channel), batches: 0, batchRetries: 0 };
   }
 
   async start(): Promise<void> {

@@ -34,6 +34,11 @@ export interface ConsumerStats {
   duplicates: number;
 }
 
+/** Fresh counters for a consumer of `topic` on `channel`. */
+export function emptyStats(topic: string, channel: string): ConsumerStats {
+  return { topic, channel, running: 0, waiting: 0, processed: 0, retried: 0, dead: 0, discarded: 0, duplicates: 0 };
+}
+
 /**
  * The chain every consumer runs: retry ▸ dead-letter ▸ dedup ▸ user middleware ▸ timeout ▸
  * handler. Also returns the failure chain (retry ▸ dead-letter ▸ a step that rethrows the
@@ -124,17 +129,7 @@ export class Consumer<T> {
     this.#core = core;
     this.#definition = definition;
     this.#options = options;
-    this.stats = {
-      topic: definition.topic,
-      channel: options.channel,
-      running: 0,
-      waiting: 0,
-      processed: 0,
-      retried: 0,
-      dead: 0,
-      discarded: 0,
-      duplicates: 0,
-    };
+    this.stats = emptyStats(definition.topic, options.channel);
     this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, (work, error) => this.#expire(work as WorkItem, error));
     const decodeAndHandle: Handler = async function handle(work: Work) {
       const d = work.delivery;

@@ -1,5 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
-import type { ParsedUrl } from '../../core/url.ts';
+import { type ParsedUrl, queryInts } from '../../core/url.ts';
 
 export interface AmqpOptions {
   /** The URL handed to the client, without Conveyor's own query parameters. */
@@ -23,13 +23,7 @@ const OURS = ['prefix', 'maxMessageBytes', 'publishTimeoutMs', 'reconnectMinMs',
 export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
   const url = new URL(parsed.url.href);
   const problems: string[] = [];
-  const num = (key: string, fallback: number): number => {
-    const raw = url.searchParams.get(key);
-    if (raw === null) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) problems.push(`${key}: must be a positive integer, got ${JSON.stringify(raw)}`);
-    return n;
-  };
+  const num = queryInts(url.searchParams, problems);
   const options: AmqpOptions = {
     url: '',
     prefix: url.searchParams.get('prefix') ?? '',

@@ -1,5 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
-import type { ParsedUrl } from '../../core/url.ts';
+import { type ParsedUrl, queryInts } from '../../core/url.ts';
 
 export interface RedisOptions {
   /** The URL handed to ioredis, without Conveyor's own query parameters. */
@@ -21,13 +21,7 @@ const OURS = ['prefix', 'maxLen', 'maxMessageBytes', 'blockMs', 'delayPollMs'] a
 export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
   const url = new URL(parsed.url.href);
   const problems: string[] = [];
-  const num = (key: string, fallback: number): number => {
-    const raw = url.searchParams.get(key);
-    if (raw === null) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < 1) problems.push(`${key}: must be a positive integer, got ${JSON.stringify(raw)}`);
-    return n;
-  };
+  const num = queryInts(url.searchParams, problems);
   const options: RedisOptions = {
     url: '',
     prefix: url.searchParams.get('prefix') ?? 'conveyor:',
