@@ -6,7 +6,7 @@
 import amqplib from 'amqplib';
 import { connect } from '../src/connect.ts';
 import type { OutgoingMessage } from '../src/core/message.ts';
-import { save, sideBySide } from './lib.ts';
+import { median, record, repeat, save, sideBySide } from './lib.ts';
 
 const URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const N = Number(process.env.AMQP_BENCH_MESSAGES ?? 20_000);
@@ -79,6 +79,44 @@ async function raw(): Promise<number[]> {
   return [pub, con];
 }
 
+/**
+ * The other client considered, @cloudamqp/amqp-client, doing the same raw work: recorded next
+ * to amqplib so the choice of client stands on a measurement.
+ */
+async function cloudamqp(): Promise<number[]> {
+  const { AMQPClient } = await import('@cloudamqp/amqp-client');
+  const client = new AMQPClient(URL);
+  const conn = await client.connect();
+  const ch = await conn.channel();
+  await ch.confirmSelect();
+  const topic = `bench_amqp_cloud_${process.pid}_${seq++}`;
+  await ch.exchangeDeclare(topic, 'fanout', { durable: true });
+  const q = `${topic}:c`;
+  await ch.queueDeclare(q, { durable: true });
+  await ch.queueBind(q, topic, '');
+  let start = performance.now();
+  for (let i = 0; i < N; i += BATCH) {
+    await Promise.all(Array.from({ length: BATCH }, () => ch.basicPublish(topic, '', body, { deliveryMode: 2, headers: { 'conveyor-attempts': 1 } })));
+  }
+  const pub = N / ((performance.now() - start) / 1000);
+  const sub = await conn.channel();
+  await sub.prefetch(BATCH);
+  let got = 0;
+  let done!: () => void;
+  const finished = new Promise<void>((r) => (done = r));
+  start = performance.now();
+  await sub.basicConsume(q, { noAck: false }, (msg) => {
+    void msg.ack();
+    if (++got === N) done();
+  });
+  await finished;
+  const con = N / ((performance.now() - start) / 1000);
+  await ch.queueDelete(q);
+  await ch.exchangeDelete(topic);
+  await conn.close();
+  return [pub, con];
+}
+
 await sideBySide({
   runs: RUNS,
   phases: ['publish (confirmed batches of 100)', 'consume (prefetch 100, ack each)'],
@@ -86,4 +124,9 @@ await sideBySide({
   ours: { label: 'amqp:// conveyor', run: conveyor },
   targetRatio: 0.9,
 });
+const cloud = await repeat(RUNS, async () => (await cloudamqp())[1]!);
+const cloudPub: number[] = [];
+for (let i = 0; i < RUNS; i++) cloudPub.push((await cloudamqp())[0]!);
+record({ name: '@cloudamqp/amqp-client raw: publish (confirmed batches of 100)', perSecond: median(cloudPub), runs: cloudPub, notes: 'the other client considered' });
+record({ name: '@cloudamqp/amqp-client raw: consume (prefetch 100, ack each)', perSecond: median(cloud), runs: cloud, notes: 'the other client considered' });
 save('amqp', `RabbitMQ at ${URL.replace(/\/\/.*@/, '//')}: Conveyor's amqp:// against raw amqplib, same batches and ack mode, ${N} messages of 100 B per run.`);
