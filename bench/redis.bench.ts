@@ -6,7 +6,7 @@
 import { Redis } from 'ioredis';
 import { connect } from '../src/connect.ts';
 import type { OutgoingMessage } from '../src/core/message.ts';
-import { save, sideBySide } from './lib.ts';
+import { median, record, save, sideBySide } from './lib.ts';
 
 const URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const N = Number(process.env.REDIS_BENCH_MESSAGES ?? 50_000);
@@ -70,6 +70,39 @@ async function raw(): Promise<number[]> {
   return [pub, con];
 }
 
+/** The other client considered, node-redis, doing the same raw work (auto-pipelined commands). */
+async function nodeRedis(): Promise<number[]> {
+  const { createClient } = await import('redis');
+  const r: any = createClient({ url: URL });
+  const reader: any = createClient({ url: URL });
+  await r.connect();
+  await reader.connect();
+  const key = `bench:noderedis_${process.pid}_${seq++}`;
+  await r.xGroupCreate(key, 'c', '$', { MKSTREAM: true });
+  let start = performance.now();
+  for (let i = 0; i < N; i += BATCH) {
+    await Promise.all(Array.from({ length: BATCH }, () => r.xAdd(key, '*', { b: body, t: String(Date.now()), a: '1' }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: 1_000_000 } })));
+  }
+  const pub = N / ((performance.now() - start) / 1000);
+  let got = 0;
+  start = performance.now();
+  while (got < N) {
+    const reply = await reader.xReadGroup('c', 'me', { key, id: '>' }, { COUNT: BATCH, BLOCK: 100 });
+    for (const stream of reply ?? []) {
+      for (const m of stream.messages) {
+        r.xAck(key, 'c', m.id);
+        got++;
+      }
+    }
+  }
+  await r.ping();
+  const con = N / ((performance.now() - start) / 1000);
+  await r.del(key);
+  await reader.quit();
+  await r.quit();
+  return [pub, con];
+}
+
 await sideBySide({
   runs: RUNS,
   phases: ['publish (pipelined XADD batches of 100)', 'consume (XREADGROUP COUNT 100, XACK each)'],
@@ -77,6 +110,10 @@ await sideBySide({
   ours: { label: 'redis:// conveyor', run: conveyor },
   targetRatio: 0.9,
 });
+const nr: number[][] = [];
+for (let i = 0; i < RUNS; i++) nr.push(await nodeRedis());
+record({ name: 'node-redis raw: publish (XADD batches of 100, auto-pipelined)', perSecond: median(nr.map((x) => x[0]!)), runs: nr.map((x) => x[0]!), notes: 'the other client considered' });
+record({ name: 'node-redis raw: consume (XREADGROUP COUNT 100, XACK each)', perSecond: median(nr.map((x) => x[1]!)), runs: nr.map((x) => x[1]!), notes: 'the other client considered' });
 // The conveyor runs' streams.
 const cleanup = new Redis(URL);
 const keys = await cleanup.keys('bench:*');
