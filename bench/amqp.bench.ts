@@ -11,7 +11,7 @@ import { median, record, repeat, save, sideBySide } from './lib.ts';
 const URL = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const N = Number(process.env.AMQP_BENCH_MESSAGES ?? 20_000);
 const BATCH = 100;
-const RUNS = Number(process.env.AMQP_BENCH_RUNS ?? 3);
+const RUNS = Number(process.env.AMQP_BENCH_RUNS ?? 7);
 const body = Buffer.alloc(100, 7);
 let seq = 0;
 
