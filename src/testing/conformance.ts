@@ -10,7 +10,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { describe, type TestContext, test } from 'node:test';
+import { after, describe, type TestContext, test } from 'node:test';
 import { isConveyorError, isRetryable, PermanentError } from '../core/errors.ts';
 import { HEADER, type Delivery, type OutgoingMessage } from '../core/message.ts';
 import { bytesMessage } from '../core/schema.ts';
@@ -32,6 +32,11 @@ export interface ConformanceOptions {
   timeoutScale?: number;
   /** In-flight timeout used by the timeout and touch cases, ms. @default 1000 (NSQ's minimum) */
   timeoutMs?: number;
+  /**
+   * Called once after the suite with every topic and its channels the cases made, so durable
+   * engines can delete what the suite left behind (queues, streams, exchanges).
+   */
+  cleanup?: (made: Array<{ topic: string; channels: string[] }>) => Promise<void> | void;
 }
 
 let seq = 0;
@@ -65,6 +70,8 @@ export function conformance(options: ConformanceOptions): void {
   }
 
   /** Subscribes and keeps every delivery; `ack` decides what happens to each. */
+  const made = new Map<string, Set<string>>();
+
   async function consumer(
     transport: Transport,
     topic: string,
@@ -74,6 +81,8 @@ export function conformance(options: ConformanceOptions): void {
     subscribeTimeoutMs?: number,
   ): Promise<{ got: Delivery[]; sub: Subscription }> {
     const got: Delivery[] = [];
+    if (!made.has(topic)) made.set(topic, new Set());
+    made.get(topic)!.add(channel);
     const sub = await transport.subscribe(topic, channel, { maxInFlight, ...(subscribeTimeoutMs ? { timeoutMs: subscribeTimeoutMs } : {}) }, (d) => {
       got.push(d);
       if (ack === 'ack') d.ack();
@@ -88,6 +97,9 @@ export function conformance(options: ConformanceOptions): void {
   }
 
   describe(`conformance: ${options.name}`, () => {
+    after(async () => {
+      await options.cleanup?.([...made].map(([topic, channels]) => ({ topic, channels: [...channels] })));
+    });
     test('publish resolves once confirmed, and what was confirmed is delivered', async (t) => {
       const { transport } = await open(t);
       const topic = uniqueTopic();
@@ -238,6 +250,7 @@ export function conformance(options: ConformanceOptions): void {
       const dead = await consumer(transport, `${topic}.dead`, 'check');
       const a = app({ transport, ownsTransport: false });
       t.after(() => a.close({ force: true }));
+      made.get(topic)?.add('worker') ?? made.set(topic, new Set(['worker']));
       await a.consume(Raw, { channel: 'worker' }, () => {
         throw new PermanentError('poison');
       });

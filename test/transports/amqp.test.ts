@@ -20,6 +20,21 @@ conformance({
   name: 'amqp:// (RabbitMQ)',
   connect: () => connect(`amqp://guest:guest@127.0.0.1:${proxy.port}?reconnectMinMs=50`),
   dropConnection: () => proxy.dropAll(),
+  // Durable queues, their retry queues and the exchanges outlive the test: remove them.
+  cleanup: async (made) => {
+    const t = await AmqpTransport.connect(parseTransportUrl(URL));
+    const ch = await t.connection!.createChannel();
+    for (const { topic, channels } of made) {
+      for (const channel of channels) {
+        const queue = queueName(t.options, topic, channel);
+        for (const bucket of [64, 128, 256, 512, 1024, 2048]) await ch.deleteQueue(`${queue}.retry.${bucket}`);
+        await ch.deleteQueue(queue);
+      }
+      await ch.deleteExchange(topic);
+    }
+    await ch.close();
+    await t.close();
+  },
 });
 
 describe('amqp:// specifics', () => {
