@@ -108,6 +108,11 @@ export class RedisSubscription implements Subscription {
         if (!/BUSYGROUP/.test(e.message)) throw new ConveyorError('ERR_TRANSPORT', `redis://: cannot create group ${channel} on ${key}: ${e.message}`, { cause: e });
       });
     }
+    // ioredis resends a read whose reply the drop lost, so the read does not fail: entries Redis
+    // handed to it sit in our pending list unseen. Every reconnect therefore re-reads them.
+    sub.#reader.on('reconnecting', () => {
+      sub.#recover = true;
+    });
     sub.#timer = setInterval(() => sub.#moveDue(), t.options.delayPollMs);
     sub.#timer.unref();
     sub.#loop = sub.#run();
@@ -157,21 +162,25 @@ export class RedisSubscription implements Subscription {
   }
 
   /**
-   * Re-reads this consumer's own pending entries (XREADGROUP from id 0): those a read handed us
-   * whose reply died with the connection, and those whose XACK was lost. Entries we still hold
-   * are skipped; the rest are delivered again (at least once).
+   * Re-reads this consumer's own pending entries (XREADGROUP from id 0, page by page): those a
+   * read handed us whose reply died with the connection, and those whose XACK was lost. Entries
+   * we still hold are skipped; the rest are delivered again (at least once).
    */
   async #readOwnPending(): Promise<void> {
-    const reply = (await this.#reader.xreadgroupBuffer(
-      'GROUP', this.channel, this.#consumer, 'COUNT', Math.max(1, this.#free),
-      'STREAMS', this.#keys.stream, this.#keys.retry, '0', '0',
-    )) as Array<[Buffer, Array<[Buffer, Buffer[] | null]>]> | null;
     const holding = new Set([...this.#held].map((d) => d.entryId));
-    for (const [key, entries] of reply ?? []) {
-      const stream = key.toString();
-      for (const [id, fields] of entries) {
-        const entryId = id.toString();
-        if (fields && !holding.has(entryId)) this.#hand(stream, entryId, fields, 2);
+    for (const key of [this.#keys.stream, this.#keys.retry]) {
+      let after = '0';
+      while (this.#free > 0 && !this.#closed) {
+        const count = this.#free + holding.size;
+        const reply = (await this.#reader.xreadgroupBuffer('GROUP', this.channel, this.#consumer, 'COUNT', count, 'STREAMS', key, after)) as Array<
+          [Buffer, Array<[Buffer, Buffer[] | null]>]
+        > | null;
+        const entries = reply?.[0]?.[1] ?? [];
+        for (const [id, fields] of entries) {
+          after = id.toString();
+          if (fields && !holding.has(after)) this.#hand(key, after, fields, 2);
+        }
+        if (entries.length < count) break;
       }
     }
   }
