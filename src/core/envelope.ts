@@ -82,3 +82,18 @@ function need(frame: Uint8Array, at: number, length: number): true {
   }
   return true;
 }
+
+/**
+ * decodeEnvelope for a consumer: a body that starts with the magic but does not parse is taken
+ * as a plain body. A foreign producer's bytes may start that way by chance, and delivering them
+ * unchanged (the codec then fails them a layer up, to dead-letter, intact) beats failing a
+ * message we cannot attribute.
+ */
+export function openEnvelope(frame: Uint8Array): { body: Uint8Array; headers: Headers | undefined } {
+  try {
+    return decodeEnvelope(frame);
+  } catch (err) {
+    if (err instanceof ConveyorError && err.code === 'ERR_DECODE') return { body: frame, headers: undefined };
+    throw err;
+  }
+}

@@ -42,3 +42,13 @@ export function queryInts(params: URLSearchParams, problems: string[]): (key: st
     return n;
   };
 }
+
+/** Reads a `true`/`false` option (also `1`/`0`) from a URL query, collecting problems like queryInts. */
+export function queryBool(params: URLSearchParams, key: string, fallback: boolean, problems: string[]): boolean {
+  const raw = params.get(key);
+  if (raw === null) return fallback;
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  problems.push(`${key}: expected true or false, got ${JSON.stringify(raw)}`);
+  return fallback;
+}

@@ -81,9 +81,12 @@ describe('nsq wire codec', () => {
     assert.deepEqual(o.nsqd, [{ host: 'c', port: 4150 }]);
     assert.equal(o.lookupIntervalMs, 50);
     assert.deepEqual(parseNsqOptions(parseTransportUrl('nsq://h')).nsqd, [{ host: 'h', port: 4150 }]);
+    assert.equal(parseNsqOptions(parseTransportUrl('nsq://h')).envelope, true);
+    assert.equal(parseNsqOptions(parseTransportUrl('nsq://h?envelope=false')).envelope, false);
     assert.throws(
-      () => parseNsqOptions(parseTransportUrl('nsq://h?maxMsgSize=x&lookupd=z&nsqd=a:99999')),
-      (err: ConveyorError) => err.code === 'ERR_BAD_OPTIONS' && /maxMsgSize/.test(err.message) && /lookupd/.test(err.message) && /nsqd/.test(err.message),
+      () => parseNsqOptions(parseTransportUrl('nsq://h?maxMsgSize=x&lookupd=z&nsqd=a:99999&envelope=no')),
+      (err: ConveyorError) =>
+        err.code === 'ERR_BAD_OPTIONS' && /maxMsgSize/.test(err.message) && /lookupd/.test(err.message) && /nsqd/.test(err.message) && /envelope/.test(err.message),
     );
   });
 });

@@ -40,7 +40,12 @@ describe('redis:// specifics', () => {
     assert.equal(o.prefix, 'app:');
     assert.equal(o.maxLen, 10);
     assert.equal(o.url, 'redis://h:6380/2');
-    assert.throws(() => parseRedisOptions(parseTransportUrl('redis://h?maxLen=0&bogus=1')), (e: Error) => /maxLen/.test(e.message) && /bogus/.test(e.message));
+    assert.equal(o.envelope, true);
+    assert.equal(parseRedisOptions(parseTransportUrl('redis://h?envelope=0')).envelope, false);
+    assert.throws(
+      () => parseRedisOptions(parseTransportUrl('redis://h?maxLen=0&bogus=1&envelope=yes')),
+      (e: Error) => /maxLen/.test(e.message) && /bogus/.test(e.message) && /envelope/.test(e.message),
+    );
   });
 
   test('a consumer that dies holding messages: another claims them after the timeout (XCLAIM), attempts + 1', async (t) => {

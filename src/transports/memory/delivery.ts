@@ -1,5 +1,4 @@
-import { ConveyorError } from '../../core/errors.ts';
-import { decodeEnvelope, hasEnvelope } from '../../core/envelope.ts';
+import { hasEnvelope, openEnvelope } from '../../core/envelope.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { ChannelConsumer, EngineMessage } from '../../engine/types.ts';
 
@@ -70,19 +69,5 @@ export class MemoryDelivery implements Delivery {
   touch(): void {
     if (this.#settled) return;
     this.#owner.consumer.touch(this.#engineId);
-  }
-}
-
-/**
- * A body that starts with the envelope magic but does not parse is taken as a plain body: a
- * foreign producer's bytes may start that way by chance, and delivering them unchanged beats
- * failing a message we cannot attribute.
- */
-function openEnvelope(body: Uint8Array): { body: Uint8Array; headers: Headers | undefined } {
-  try {
-    return decodeEnvelope(body);
-  } catch (err) {
-    if (err instanceof ConveyorError && err.code === 'ERR_DECODE') return { body, headers: undefined };
-    throw err;
   }
 }

@@ -9,7 +9,7 @@
  * | confirm       | PUBACK (QoS 1)                                                          |
  * | ack           | PUBACK, sent when the handler acks (not on receipt)                     |
  * | maxInFlight   | receive maximum (given at connect) + a local bound                      |
- * | headers       | user properties; id, attempts and publish time ride as `conveyor-*` ones |
+ * | headers       | user properties (content-type as MQTT 5's Content Type); id, attempts and publish time ride as `conveyor-*` ones |
  *
  * What MQTT cannot do, and what Conveyor does instead:
  * - No nack: `nack(delay)` waits `delay` (the message stays unacknowledged and holds its slot),
@@ -111,9 +111,12 @@ export class MqttTransport implements Transport {
     const target = mqttTopic(this.options, topic);
     const now = String(Date.now());
     const acks = messages.map((m) => {
-      const props: Record<string, string> = { ...m.headers, [PROP.ts]: now };
+      const { 'content-type': contentType, ...headers } = m.headers ?? {};
+      const props: Record<string, string> = { ...headers, [PROP.ts]: now };
       if (m.id !== undefined) props[PROP.id] = m.id;
-      return this.#confirm(this.#publisher, target, m.body, { qos: 1, properties: { userProperties: props } });
+      // content-type in MQTT 5's own Content Type property, where other clients (paho) look.
+      const properties = contentType === undefined ? { userProperties: props } : { userProperties: props, contentType };
+      return this.#confirm(this.#publisher, target, m.body, { qos: 1, properties });
     });
     const work = Promise.allSettled(acks);
     this.#pending.add(work);
@@ -212,9 +215,10 @@ export class MqttTransport implements Transport {
 
   #republish(client: MqttClient, packet: IPublishPacket, topic: string, channel: string, attempts: number): Promise<void> {
     const props = { ...packet.properties?.userProperties, [PROP.attempts]: String(attempts) };
+    const contentType = packet.properties?.contentType;
     return this.#confirm(client, retryTopic(this.options, topic, channel), packet.payload as Uint8Array, {
       qos: 1,
-      properties: { userProperties: props },
+      properties: contentType === undefined ? { userProperties: props } : { userProperties: props, contentType },
     });
   }
 

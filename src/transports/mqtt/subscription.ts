@@ -211,6 +211,8 @@ export class MqttDelivery implements Delivery {
         else headers[key] = value;
       }
     }
+    const contentType = packet.properties?.contentType;
+    if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
     // DUP: the broker resends after a reconnect, so the message was delivered once more.
     this.attempts = attempts + (packet.dup ? 1 : 0);
     this.id = id ?? `mqtt-${process.pid}-${++nextLocalId}`;

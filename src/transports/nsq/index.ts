@@ -104,7 +104,7 @@ export class NsqTransport implements Transport {
     const now: Uint8Array[] = [];
     const later: Array<{ body: Uint8Array; delayMs: number }> = [];
     for (const m of messages) {
-      const body = encodeEnvelope(m.body, m.id === undefined ? m.headers : { ...m.headers, [HEADER.id]: m.id });
+      const body = !this.options.envelope ? m.body : encodeEnvelope(m.body, m.id === undefined ? m.headers : { ...m.headers, [HEADER.id]: m.id });
       if (body.length > this.options.maxMsgSize) {
         throw new ConveyorError('ERR_TOO_LARGE', `message of ${body.length} bytes (with headers) is larger than maxMsgSize ${this.options.maxMsgSize}`, {
           details: { size: body.length, limit: this.options.maxMsgSize },

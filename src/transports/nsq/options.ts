@@ -1,5 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
-import type { ParsedUrl } from '../../core/url.ts';
+import { type ParsedUrl, queryBool } from '../../core/url.ts';
 
 /**
  * Options of the `nsq://` and `nsqlookup://` transports, from the URL's query:
@@ -36,6 +36,13 @@ export interface NsqOptions {
   rdyRedistributeMs: number;
   /** `?outputBufferTimeoutMs=`: nsqd's output buffer flush timeout for consumers (0 = nsqd default 250). @default 0 */
   outputBufferTimeoutMs: number;
+  /**
+   * `?envelope=false`: publish bare bodies, without the headers envelope (src/core/envelope.ts),
+   * for consumers that know nothing of Conveyor (nsqjs, pynsq, ansq reading `cbor2.loads(body)`).
+   * Headers are then not carried: a Conveyor consumer reads such a body with its definition's
+   * codec as version 1, and dead-letter reasons travel only in the logs. @default true
+   */
+  envelope: boolean;
 }
 
 export interface HostPort {
@@ -57,6 +64,7 @@ export function defaultNsqOptions(): Omit<NsqOptions, 'nsqd' | 'lookupd'> {
     maxBodySize: 5_242_880,
     rdyRedistributeMs: 5_000,
     outputBufferTimeoutMs: 0,
+    envelope: true,
   };
 }
 
@@ -78,7 +86,7 @@ export function parseNsqOptions(parsed: ParsedUrl): NsqOptions {
   const bad: string[] = [];
   const out: NsqOptions = { ...defaultNsqOptions(), nsqd: [], lookupd: [] };
   const lookup = scheme === 'nsqlookup';
-  const known = new Set([...Object.keys(INTS), 'nsqd', ...(lookup ? ['lookupd'] : [])]);
+  const known = new Set([...Object.keys(INTS), 'nsqd', 'envelope', ...(lookup ? ['lookupd'] : [])]);
   for (const key of params.keys()) if (!known.has(key)) bad.push(`${key}: unknown option`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
@@ -87,6 +95,7 @@ export function parseNsqOptions(parsed: ParsedUrl): NsqOptions {
     if (Number.isInteger(n) && n >= min && n <= max) (out as unknown as Record<string, number>)[key] = n;
     else bad.push(`${key}: expected an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
+  out.envelope = queryBool(params, 'envelope', true, bad);
   const first = { host: url.hostname || '127.0.0.1', port: url.port ? Number(url.port) : lookup ? DEFAULT_LOOKUPD_PORT : DEFAULT_NSQD_PORT };
   (lookup ? out.lookupd : out.nsqd).push(first);
   for (const raw of params.getAll('nsqd')) addHostPort(out.nsqd, raw, DEFAULT_NSQD_PORT, 'nsqd', bad);

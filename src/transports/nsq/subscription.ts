@@ -1,4 +1,4 @@
-import { decodeEnvelope } from '../../core/envelope.ts';
+import { openEnvelope } from '../../core/envelope.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import { type Delivery, HEADER, type Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
@@ -161,22 +161,16 @@ export class NsqSubscription implements Subscription {
     // Sent before nsqd saw our CLS: not handed out; nsqd requeues it when the socket closes.
     if (this.#closed || link.conn !== conn) return;
     link.inFlight++;
-    let body = m.body;
-    let headers: Headers;
+    // A malformed envelope reads as a plain body (openEnvelope): decoding fails a layer up with
+    // ERR_DECODE and the message goes to dead-letter intact.
+    const opened = openEnvelope(m.body);
+    const body = opened.body;
+    const headers: Headers = opened.headers ?? {};
     let id = m.id;
-    try {
-      const decoded = decodeEnvelope(m.body);
-      body = decoded.body;
-      headers = decoded.headers ?? {};
-      const logical = headers[HEADER.id];
-      if (logical !== undefined) {
-        id = logical;
-        delete headers[HEADER.id];
-      }
-    } catch {
-      // A malformed envelope: hand over the raw bytes with no headers; decoding them fails a
-      // layer up with ERR_DECODE and the message goes to dead-letter intact.
-      headers = {};
+    const logical = headers[HEADER.id];
+    if (logical !== undefined) {
+      id = logical;
+      delete headers[HEADER.id];
     }
     const d = new NsqDelivery(this, link, conn, m, id, body, headers);
     try {

@@ -1,4 +1,5 @@
-import type { Headers, OutgoingMessage } from '../../core/message.ts';
+import { encodeEnvelope, openEnvelope } from '../../core/envelope.ts';
+import { HEADER, type Headers, type OutgoingMessage } from '../../core/message.ts';
 
 /** Stream entry fields: b body, h headers (JSON), i id, t publish time (ms), a attempts. */
 export function entryFields(m: OutgoingMessage, now: string, attempts: number): Array<string | Buffer> {
@@ -53,3 +54,24 @@ export function parseEntry(fields: Buffer[]): Parsed {
   };
 }
 
+
+/**
+ * A Pub/Sub payload: the body in the headers envelope (the id as a header), or the bare body
+ * when `envelope` is off, so subscribers that know nothing of Conveyor read it as it is.
+ */
+export function pubSubPayload(m: OutgoingMessage, envelope: boolean): Buffer {
+  const bytes = envelope ? encodeEnvelope(m.body, m.id === undefined ? m.headers : { ...m.headers, [HEADER.id]: m.id }) : m.body;
+  return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+let pubSubSeq = 0;
+
+/** A Pub/Sub payload back into parts; one without the envelope (a foreign PUBLISH) is all body. */
+export function parsePubSubPayload(payload: Buffer): { body: Uint8Array; headers: Headers; id: string; timestamp: number } {
+  const opened = openEnvelope(payload);
+  const headers = opened.headers ?? {};
+  const id = headers[HEADER.id] ?? `pubsub-${process.pid}-${++pubSubSeq}`;
+  delete headers[HEADER.id];
+  // Pub/Sub carries no publish time and delivers at once: receipt time is the publish time.
+  return { body: opened.body, headers, id, timestamp: Date.now() };
+}

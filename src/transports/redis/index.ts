@@ -23,7 +23,7 @@ import { loadOptional } from '../../core/optional.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { parseRedisOptions, type RedisOptions, streamKey } from './options.ts';
-import { encodeMember, entryFields } from './entry.ts';
+import { entryFields, pubSubPayload } from './entry.ts';
 import { bounded, PubSubSubscription, RedisSubscription } from './subscription.ts';
 
 type IORedis = typeof import('ioredis');
@@ -120,9 +120,8 @@ export class RedisTransport implements Transport {
     const now = String(Date.now());
     const pipeline = this.client.pipeline();
     for (const m of messages) {
-      const fields = entryFields(m, now, 1);
-      if (isEphemeralTopic(topic)) pipeline.publish(key, encodeMember(fields));
-      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...fields);
+      if (isEphemeralTopic(topic)) pipeline.publish(key, pubSubPayload(m, this.options.envelope));
+      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...entryFields(m, now, 1));
     }
     let results: Array<[Error | null, unknown]> | null;
     try {

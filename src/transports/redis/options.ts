@@ -1,5 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
-import { type ParsedUrl, queryInts } from '../../core/url.ts';
+import { type ParsedUrl, queryBool, queryInts } from '../../core/url.ts';
 
 export interface RedisOptions {
   /** The URL handed to ioredis, without Conveyor's own query parameters. */
@@ -14,9 +14,17 @@ export interface RedisOptions {
   blockMs: number;
   /** How often due delayed retries are moved back, ms. @default 50 */
   delayPollMs: number;
+  /**
+   * `?envelope=false`: `#ephemeral` (Pub/Sub) payloads are bare bodies, for subscribers that know
+   * nothing of Conveyor; headers are then not carried. With the default, a payload is the body in
+   * the headers envelope (src/core/envelope.ts). Either way a payload without the envelope (a
+   * foreign `PUBLISH`) reads as a plain body. Stream entries keep headers in their own field.
+   * @default true
+   */
+  envelope: boolean;
 }
 
-const OURS = ['prefix', 'maxLen', 'maxMessageBytes', 'blockMs', 'delayPollMs'] as const;
+const OURS = ['prefix', 'maxLen', 'maxMessageBytes', 'blockMs', 'delayPollMs', 'envelope'] as const;
 
 export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
   const url = new URL(parsed.url.href);
@@ -29,6 +37,7 @@ export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
     maxMessageBytes: num('maxMessageBytes', 8 * 1024 * 1024),
     blockMs: num('blockMs', 1000),
     delayPollMs: num('delayPollMs', 50),
+    envelope: queryBool(url.searchParams, 'envelope', true, problems),
   };
   for (const key of url.searchParams.keys()) {
     if (!(OURS as readonly string[]).includes(key)) problems.push(`${key}: unknown option`);

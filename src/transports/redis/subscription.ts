@@ -1,7 +1,7 @@
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { SubscribeOptions, Subscription } from '../../core/transport.ts';
-import { encodeMember, entryFields, type Parsed, parseEntry } from './entry.ts';
+import { encodeMember, entryFields, type Parsed, parseEntry, parsePubSubPayload } from './entry.ts';
 import type { RedisClient, RedisTransport } from './index.ts';
 import { delayedKey, retryKey, streamKey } from './options.ts';
 
@@ -309,11 +309,12 @@ export class PubSubSubscription implements Subscription {
     const client = await t.duplicate();
     const sub = new PubSubSubscription(client, onClose);
     const key = streamKey(t.options, topic);
-    client.on('message', (_ch: string, payload: string) => {
+    // Buffers, not strings: a body is bytes (CBOR), and a foreign PUBLISH may not be UTF-8.
+    client.on('messageBuffer', (_ch: Buffer, payload: Buffer) => {
       if (sub.#paused) return;
-      const p = parseEntry([Buffer.from('m'), Buffer.from(payload)]);
+      const p = parsePubSubPayload(payload);
       const noop = () => {};
-      onMessage({ id: p.id ?? '', topic, channel, body: p.body, headers: p.headers, attempts: 1, timestamp: p.timestamp, ack: noop, nack: noop, touch: noop });
+      onMessage({ id: p.id, topic, channel, body: p.body, headers: p.headers, attempts: 1, timestamp: p.timestamp, ack: noop, nack: noop, touch: noop });
     });
     await client.subscribe(key);
     return sub;
