@@ -3,6 +3,8 @@
  * heartbeats and the two-interval read deadline, and in-process headers on the wire.
  */
 import assert from 'node:assert/strict';
+import { once } from 'node:events';
+import * as net from 'node:net';
 import { test } from 'node:test';
 import { decodeEnvelope } from '../../src/core/envelope.ts';
 import { Engine } from '../../src/engine/index.ts';
@@ -182,4 +184,56 @@ test('broker.close() flushes and closes connected clients and requeues their in-
   const channel = engine.getTopic(topic)!.getChannel('ch')!;
   assert.equal(channel.stats().in_flight_count, 0);
   assert.equal(channel.stats().depth, 1, 'the in-flight message went back to the channel');
+});
+
+test('a consumer whose socket dies while deliveries stream in: the broker stays up and requeues', async (t) => {
+  // Once the peer resets, the socket is destroyed before its 'close' event: deliveries that come
+  // in between once wrote past the end of the output buffer and crashed the broker (found with
+  // nsq's bench_reader, which closes its connections mid-stream).
+  const broker = await testBroker(t);
+  const topic = uniqueName();
+  const body = 'x'.repeat(1000);
+  const p = await client(t, broker);
+  for (let i = 0; i < 10; i++) {
+    p.write(cmd(`MPUB ${topic}`, mpubBody(Array.from({ length: 1000 }, () => body))));
+    assert.equal(await p.response(), 'OK');
+  }
+  for (let round = 0; round < 5; round++) {
+    // A consumer that FINs what it gets (so the broker keeps delivering), then resets mid-stream.
+    const doomed = net.connect(Number(broker.tcpAddress.split(':')[1]), '127.0.0.1');
+    await once(doomed, 'connect');
+    doomed.write(Buffer.concat([Buffer.from('  V2'), cmd(`SUB ${topic} ch`), cmd('RDY 2500')]));
+    let pending = Buffer.alloc(0);
+    let frames = 0;
+    await new Promise<void>((resolve) => {
+      doomed.on('data', (chunk: Buffer) => {
+        pending = Buffer.concat([pending, chunk]);
+        const fins: Buffer[] = [];
+        while (pending.length >= 8 && pending.length >= 4 + pending.readUInt32BE(0)) {
+          const size = pending.readUInt32BE(0);
+          if (pending.readUInt32BE(4) === 2) fins.push(cmd(`FIN ${pending.toString('latin1', 18, 34)}`));
+          pending = pending.subarray(4 + size);
+          frames++;
+        }
+        if (fins.length > 0 && !doomed.destroyed) doomed.write(Buffer.concat(fins));
+        if (frames > 1500 && !doomed.destroyed) {
+          doomed.resetAndDestroy();
+          resolve();
+        }
+      });
+    });
+    await sleep(20);
+  }
+  const c = await client(t, broker);
+  await subscribe(c, topic, 'ch', 2500);
+  const stats: any = await (await fetch(`http://${broker.httpAddress}/stats?format=json&topic=${topic}`)).json();
+  const left = stats.topics[0].channels[0].depth + stats.topics[0].channels[0].in_flight_count;
+  assert.ok(left > 0 && left < 10_000, `${left} left after the doomed consumers`);
+  const seen = new Set<string>();
+  while (seen.size < left) {
+    const m = await c.message(5000);
+    seen.add(m.id);
+    c.write(cmd(`FIN ${m.id}`));
+  }
+  assert.equal(seen.size, left);
 });

@@ -375,7 +375,13 @@ export class Connection implements CommandHost, ConsumerSink {
   };
 
   #flush(): void {
-    if (this.#outLen === 0 || this.#socket.destroyed || this.#socket.writableEnded) return;
+    if (this.#outLen === 0) return;
+    if (this.#socket.destroyed || this.#socket.writableEnded) {
+      // The peer is gone but 'close' has not fired yet, so deliveries still come: drop what was
+      // buffered (still in flight, requeued when the consumer closes) so the buffer has room.
+      this.#outLen = 0;
+      return;
+    }
     let chunk: Buffer;
     if (this.#outLen <= SMALL_FLUSH) {
       // A few small frames (an OK, a heartbeat, one message): copy them out (a pooled slice) and
