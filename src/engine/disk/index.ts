@@ -3,9 +3,11 @@
  * data directory, chosen with `conveyor broker --data-dir DIR` or `embedded:///DIR`.
  *
  * Two modes:
- * - default (nsqd's): memory first, disk past the memory high-water mark; metadata saved every
- *   `checkpointMs`. A crash can lose what was only in memory, and disk writes newer than the
- *   last checkpoint are recovered by scanning the write segment.
+ * - default (nsqd's): memory first, disk past the memory high-water mark; a publish is confirmed
+ *   once its disk part is written to the kernel (no fsync); segment and metadata are fsynced
+ *   every `checkpointMs`. A killed broker loses what was only in memory; a crashed machine may
+ *   also lose up to `checkpointMs` of disk writes. Writes newer than the last checkpoint are
+ *   recovered by scanning the write segment.
  * - durable: run the engine with memQueueSize 0 so every message goes through disk; the engine
  *   awaits `sync()` (flush + fsync, one per batch of concurrent publishes) before a publish is
  *   confirmed, so a kill -9 loses no confirmed message; what was unread or in flight comes back.
@@ -55,6 +57,7 @@ export function diskBackend(options: DiskBackendOptions): BackendFactory {
       name: channel === undefined ? topic : `${topic}${SEP}${channel}`,
       maxBytesPerFile: options.maxBytesPerFile ?? 100 * 1024 * 1024,
       maxMsgSize: options.maxMsgSize ?? 1024 * 1024,
+      durable: options.durable === true,
       onCorrupt,
     });
     queues.add(q);
