@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConveyorError } from '../../src/core/errors.ts';
+import { Consumer, idKey } from '../../src/engine/consumer.ts';
 import { DeferredHeap } from '../../src/engine/heap.ts';
 import { IdGenerator } from '../../src/engine/ids.ts';
 import { DEFAULT_MEM_QUEUE_SIZE, Engine, isValidName, resolveEngineOptions } from '../../src/engine/index.ts';
@@ -121,5 +122,41 @@ describe('ring and deferred heap', () => {
     assert.deepEqual(popped, [10, 10, 20, 30]);
     assert.equal(heap.size, 3);
     assert.equal(heap.popDue(1000)!.deferUntil, 40);
+  });
+});
+
+describe('Consumer in-flight index', () => {
+  const host = {
+    maxMsgTimeoutMs: 900_000,
+    maxRdyCount: 2500,
+    finished: () => {},
+    requeued: () => {},
+    readied: () => {},
+    left: () => {},
+  };
+  const sink = { deliver: () => {}, detached: () => {} };
+  const msg = (id: string) => new Msg(id, new Uint8Array(0), undefined, undefined, 0, 0, 0);
+
+  test('idKey reads the last 7 hex digits of an engine id, -1 for anything else', () => {
+    assert.equal(idKey('0000000000000001'), 1);
+    assert.equal(idKey('fff00000000000ff'), 255);
+    assert.equal(idKey('000000000fffffff'), 2 ** 28 - 1);
+    for (const bad of ['', 'abc', '000000000000000G', '00000000000000000', '000000000000000A']) assert.equal(idKey(bad), -1, bad);
+  });
+
+  test('ids that share a key, and ids of another form, are each finished, requeued and timed out on their own', () => {
+    const c = new Consumer(1, sink, 1000, host);
+    const a = msg('0010000000000001');
+    const b = msg('0020000000000001'); // same last 7 digits as a
+    const odd = msg('not-an-engine-id');
+    for (const m of [a, b, odd]) c.deliver(m, 0);
+    assert.equal(c.count, 3);
+    assert.equal(c.finish('0020000000000001'), true);
+    assert.equal(c.finish('0020000000000001'), false, 'finished twice');
+    assert.equal(c.finish('0030000000000001'), false, 'an id that only shares the key');
+    assert.equal(c.touch('0010000000000001'), true);
+    const expired = c.expired(Number.MAX_SAFE_INTEGER)!;
+    assert.deepEqual(expired.map((m) => m.id).sort(), ['0010000000000001', 'not-an-engine-id']);
+    assert.equal(c.count, 0);
   });
 });

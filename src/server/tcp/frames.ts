@@ -45,7 +45,10 @@ export function writeMessageFrame(
   out.writeUInt32BE(FRAME_MESSAGE, at + 4);
   writeNanos(out, at + 8, timestampMs);
   out.writeUInt16BE(Math.min(attempts, 0xffff), at + 16);
-  out.write(id, at + 18, 16, 'latin1');
+  if (id.length === 16) {
+    // By hand: Buffer#write with an encoding is a call into C++, a tenth of a delivery's cost.
+    for (let i = 0; i < 16; i++) out[at + 18 + i] = id.charCodeAt(i);
+  } else out.write(id.padEnd(16, ' '), at + 18, 16, 'latin1');
   out.set(body, at + 34);
   return at + 34 + body.length;
 }
