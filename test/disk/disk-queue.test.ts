@@ -39,7 +39,8 @@ describe('DiskQueue', () => {
     }
     assert.equal(q.read(), undefined);
     assert.equal(q.depth, 0);
-    assert.ok(readdirSync(dir).filter((f) => f.endsWith('.dat')).length <= 1, 'consumed segments deleted');
+    // Unlinked off the event loop.
+    await waitFor(() => readdirSync(dir).filter((f) => f.endsWith('.dat')).length <= 1, 'consumed segments deleted');
     await q.close();
   });
 
