@@ -1,0 +1,141 @@
+/**
+ * The embedded broker (`conveyor broker`) driven by nsq's own bench tools, bench_writer and
+ * bench_reader (nsq/bench/), the tools the issue's nsqd figures come from: 200-byte messages,
+ * MPUB batches of 200 awaiting each OK, RDY 2500 with a FIN per message, one connection per
+ * GOMAXPROCS (2 here). Their source is not ours to ship: build them from nsq's repository and
+ * point NSQ_BENCH_TOOLS at the directory holding both binaries (or put them on PATH). Without
+ * them this benchmark says so and records nothing.
+ *
+ * Sequence, as nsq's bench.sh: topic and channel created, bench_writer alone, then bench_reader
+ * alone on the backlog it left (which must outlast the reader's run, or the figure is only the
+ * backlog divided by the run time: checked and noted), then both at once on a fresh broker.
+ */
+import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { delimiter, join } from 'node:path';
+import { median, record, save } from './lib.ts';
+
+const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+const WRITE_S = Number(process.env.NSQ_TOOLS_WRITE_S ?? 15);
+const READ_S = Number(process.env.NSQ_TOOLS_READ_S ?? 5);
+const BOTH_S = Number(process.env.NSQ_TOOLS_BOTH_S ?? 10);
+
+function findTool(name: string): string | undefined {
+  const dirs = [process.env.NSQ_BENCH_TOOLS, ...(process.env.PATH ?? '').split(delimiter)].filter(Boolean) as string[];
+  return dirs.map((d) => join(d, name)).find((p) => existsSync(p));
+}
+
+const writer = findTool('bench_writer');
+const reader = findTool('bench_reader');
+if (!writer || !reader) {
+  console.log('nsq-tools: bench_writer/bench_reader not found (set NSQ_BENCH_TOOLS); nothing measured, results left as they were');
+  process.exit(0);
+}
+
+interface Running {
+  child: ChildProcess;
+  tcp: string;
+  http: string;
+  dir: string;
+}
+
+async function startBroker(extra: string[]): Promise<Running> {
+  const dir = mkdtempSync(join(tmpdir(), 'conveyor-nsq-tools-'));
+  const cli = join(import.meta.dirname, '..', 'src', 'cli', 'main.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', cli, 'broker', '--data-dir', dir, '--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', ...extra], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  let out = '';
+  const addresses = await new Promise<{ tcp: string; http: string }>((resolve, reject) => {
+    child.stdout!.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+      const tcp = /^tcp (\S+)$/m.exec(out)?.[1];
+      const http = /^http (\S+)$/m.exec(out)?.[1];
+      if (tcp && http) resolve({ tcp, http });
+    });
+    child.once('exit', (code) => reject(new Error(`broker exited with ${code}: ${out}`)));
+  });
+  const running = { child, dir, ...addresses };
+  await post(running, '/topic/create?topic=sub_bench');
+  await post(running, '/channel/create?topic=sub_bench&channel=ch');
+  return running;
+}
+
+async function post(b: Running, path: string): Promise<void> {
+  const res = await fetch(`http://${b.http}${path}`, { method: 'POST' });
+  if (!res.ok) throw new Error(`${path}: ${res.status}`);
+}
+
+async function stopBroker(b: Running): Promise<void> {
+  b.child.kill('SIGKILL');
+  await new Promise((r) => b.child.once('exit', r));
+  rmSync(b.dir, { recursive: true, force: true });
+}
+
+/** Runs one tool; its last line reads "duration: ... - N ops/s - ...". */
+function tool(path: string, args: string[]): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let text = '';
+    child.stdout!.on('data', (c: Buffer) => (text += c));
+    child.stderr!.on('data', (c: Buffer) => (text += c));
+    child.once('exit', (code) => {
+      const ops = /([\d.]+)ops\/s/.exec(text);
+      if (code !== 0 || !ops) reject(new Error(`${path} exited ${code}: ${text}`));
+      else resolve(Number(ops[1]));
+    });
+  });
+}
+
+async function depth(b: Running): Promise<number> {
+  const stats = (await (await fetch(`http://${b.http}/stats?format=json&topic=sub_bench`)).json()) as any;
+  return stats.topics[0].channels[0].depth as number;
+}
+
+const configs: Array<{ label: string; args: string[] }> = [
+  { label: 'default (memory queue 10000, disk past it)', args: [] },
+  { label: '--mem-queue-size 1000000 (nsq bench.sh default)', args: ['--mem-queue-size', '1000000'] },
+];
+
+for (const config of configs) {
+  const pub: number[] = [];
+  const sub: number[] = [];
+  const bothPub: number[] = [];
+  const bothSub: number[] = [];
+  let drained = 0;
+  let rss = 0;
+  for (let run = 0; run < RUNS; run++) {
+    const b = await startBroker(config.args);
+    try {
+      pub.push(await tool(writer, [`--nsqd-tcp-address=${b.tcp}`, `--runfor=${WRITE_S}s`, '--size=200', '--batch-size=200']));
+      rss = Math.max(rss, Number(execFileSync('ps', ['-o', 'rss=', '-p', String(b.child.pid)]).toString().trim()) / 1024);
+      sub.push(await tool(reader, [`--nsqd-tcp-address=${b.tcp}`, `--runfor=${READ_S}s`, '--size=200', '--channel=ch']));
+      if ((await depth(b)) === 0) drained++;
+    } finally {
+      await stopBroker(b);
+    }
+    const both = await startBroker(config.args);
+    try {
+      const [p, s] = await Promise.all([
+        tool(writer, [`--nsqd-tcp-address=${both.tcp}`, `--runfor=${BOTH_S}s`, '--size=200', '--batch-size=200']),
+        tool(reader, [`--nsqd-tcp-address=${both.tcp}`, `--runfor=${BOTH_S}s`, '--size=200', '--channel=ch']),
+      ]);
+      bothPub.push(p);
+      bothSub.push(s);
+    } finally {
+      await stopBroker(both);
+    }
+  }
+  const row = (name: string, runs: number[], target: number, notes = '') =>
+    record({ name: `${config.label}: ${name}`, perSecond: median(runs), runs, target, peakRssMb: Math.round(rss), notes });
+  row(`bench_writer alone, ${WRITE_S} s`, pub, 200_000, 'peak RSS is the broker process after the writer');
+  row(`bench_reader on the backlog, ${READ_S} s`, sub, 350_000, drained ? `backlog ran out in ${drained} of ${RUNS} runs: a lower bound` : 'backlog left over every run');
+  row(`both at once, ${BOTH_S} s: bench_writer`, bothPub, 270_000);
+  row(`both at once, ${BOTH_S} s: bench_reader`, bothSub, 265_000);
+}
+
+save(
+  'nsq-tools',
+  `\`conveyor broker\` (its own process, \`--data-dir\` a temp dir) driven by nsq's bench_writer and bench_reader (GOMAXPROCS=2: two connections each), on the same 2-core machine as the broker. Targets: the issue's nsqd 1.3.0 figures with the same tools. The tools were built from nsq's source with Debian's Go 1.19 against a minimal copy of go-nsq's wire helpers; neither is committed.`,
+);
