@@ -3,7 +3,8 @@
  * stopped, and a graceful close.
  */
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
 import { test } from 'node:test';
 import { run } from '../../src/cli/commands/broker.ts';
 import { tempDir, uniqueName, waitFor } from '../helpers/index.ts';
@@ -18,7 +19,7 @@ function start(args: string[]) {
 }
 
 test('serves TCP and HTTP on the given addresses until stopped, then exits 0', async (t) => {
-  const b = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mem-queue-size', '100', '--max-msg-size', '64']);
+  const b = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--memory', '--mem-queue-size', '100', '--max-msg-size', '64']);
   t.after(() => b.stop.abort());
   await waitFor(() => b.lines.length >= 2 || b.errors.length > 0, 'the addresses');
   assert.deepEqual(b.errors, []);
@@ -36,7 +37,7 @@ test('serves TCP and HTTP on the given addresses until stopped, then exits 0', a
 });
 
 test('bad flags exit 2 with the usage', async () => {
-  for (const args of [['--bogus'], ['--mem-queue-size', 'lots'], ['--durable'], ['positional']]) {
+  for (const args of [['--bogus'], ['--mem-queue-size', 'lots'], ['--durable', '--memory'], ['--memory', '--data-dir', 'x'], ['positional']]) {
     const b = start(args);
     assert.equal(await b.exit, 2, args.join(' '));
     assert.match(b.errors.join('\n'), /usage: conveyor broker/);
@@ -47,11 +48,11 @@ test('bad flags exit 2 with the usage', async () => {
 });
 
 test('an address already in use exits 1 with the reason', async (t) => {
-  const first = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0']);
+  const first = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--memory']);
   t.after(() => first.stop.abort());
   await waitFor(() => first.lines.length >= 2, 'the first broker');
   const taken = first.lines.find((l) => l.startsWith('tcp '))!.slice(4);
-  const second = start(['--tcp', taken, '--http', '127.0.0.1:0']);
+  const second = start(['--tcp', taken, '--http', '127.0.0.1:0', '--memory']);
   assert.equal(await second.exit, 1);
   assert.match(second.errors.join('\n'), /could not listen/);
   first.stop.abort();
@@ -99,4 +100,25 @@ test('--data-dir uses the disk queue when this build has it, and says so when it
   assert.deepEqual(bodies, ['a', 'b', 'c']);
   again.stop.abort();
   assert.equal(await again.exit, 0);
+});
+
+test('without --data-dir the disk queue lives in ./.conveyor/broker, as nsqd uses its working directory', async (t) => {
+  const cwd = process.cwd();
+  const dir = tempDir(t);
+  process.chdir(dir);
+  t.after(() => process.chdir(cwd));
+  const b = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mem-queue-size', '0']);
+  t.after(() => b.stop.abort());
+  await waitFor(() => b.lines.length >= 3 || b.errors.length > 0, 'the addresses');
+  assert.deepEqual(b.errors, []);
+  assert.ok(b.lines.includes('data ./.conveyor/broker'), b.lines.join('\n'));
+  const tcp = b.lines.find((l) => l.startsWith('tcp '))!.slice(4);
+  const c = await WireClient.open(tcp);
+  t.after(() => c.close());
+  const topic = uniqueName();
+  c.write(cmd(`PUB ${topic}`, 'kept'));
+  assert.equal(await c.response(), 'OK');
+  b.stop.abort();
+  assert.equal(await b.exit, 0);
+  assert.ok(readdirSync(join(dir, '.conveyor', 'broker')).some((f) => f.startsWith(`${topic}.diskqueue`)));
 });

@@ -11,13 +11,18 @@ import { type BrokerOptions, startBroker } from '../../server/index.ts';
 
 export const summary = 'serve the embedded broker over NSQ TCP and HTTP';
 
+/** Relative to the working directory, as nsqd's --data-path; `.conveyor/` is where npm start keeps its data too. */
+export const DEFAULT_DATA_DIR = './.conveyor/broker';
+
 const USAGE = `usage: conveyor broker [options]
 
   --tcp HOST:PORT          NSQ TCP protocol address (default 127.0.0.1:4150)
   --http HOST:PORT         HTTP API address (default 127.0.0.1:4151)
   --data-dir DIR           keep messages past the memory queue on disk in DIR
+                           (default ./.conveyor/broker, as nsqd uses its working directory)
+  --memory                 no disk: what is past the memory queue stays in memory too
   --mem-queue-size N       messages kept in memory per topic and channel (default 10000)
-  --durable                confirm a publish only once it is on disk (fsync); needs --data-dir
+  --durable                confirm a publish only once it is on disk (fsync)
   --max-msg-size BYTES     largest message (default 1048576)
   --max-body-size BYTES    largest MPUB / IDENTIFY / HTTP mpub body (default 5242880)
   --max-rdy-count N        largest RDY a client may ask for (default 2500)
@@ -58,6 +63,7 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         http: { type: 'string' },
         'data-dir': { type: 'string' },
         durable: { type: 'boolean' },
+        memory: { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -83,8 +89,9 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     if (!Number.isSafeInteger(n)) problems.push(`--${flag}: expected a whole number, got ${JSON.stringify(text)}`);
     else (options as Record<string, unknown>)[key] = n;
   }
-  const dataDir = values['data-dir'] as string | undefined;
-  if (values.durable && dataDir === undefined) problems.push('--durable needs --data-dir');
+  if (values.memory && values['data-dir'] !== undefined) problems.push('--memory and --data-dir exclude each other');
+  if (values.memory && values.durable) problems.push('--durable needs the disk: drop --memory');
+  const dataDir = values.memory ? undefined : ((values['data-dir'] as string | undefined) ?? DEFAULT_DATA_DIR);
   if (problems.length > 0) {
     err(`conveyor broker: ${problems.join('; ')}\n\n${USAGE}`);
     return 2;
