@@ -7,10 +7,9 @@
  * Durability: the persisted read position is the start of the oldest message read but not yet
  * released (FIN) — so what was unread or in flight at a crash is delivered again (at least
  * once). `sync()` flushes, fsyncs the segment and rewrites the metadata; `checkpoint()` does the
- * same without anyone waiting. Both fsync on libuv's thread pool, one after another: an fsync
- * takes as long as the kernel needs to write out everything dirty (a journal commit on ext4),
- * and on the event loop it stalled every publish and delivery behind it (measured: half the
- * broker's time in fsync, 42k msg/s published with nsq's bench_writer; docs/decisions.md).
+ * same without anyone waiting, on libuv's thread pool: an fsync takes as long as the kernel needs
+ * to write out everything dirty (a journal commit on ext4), and on the event loop it stalled
+ * every publish and delivery behind it (docs/decisions.md). Both run one after another.
  *
  * Record layout (all big-endian):
  *   u32 length of what follows | u32 crc32 of the payload | payload
@@ -495,7 +494,13 @@ export class DiskQueue implements BackendQueue {
     }
     this.#nextSync ??= this.#then(() => {
       this.#nextSync = undefined;
-      return this.#persist();
+      // On the event loop, unlike checkpoints: every publisher is waiting for this fsync anyway,
+      // and the thread pool's hops (fsync, then five for the metadata) made each commit slower
+      // (measured: durable confirmed publishing 188k -> 80k msg/s in bench/disk.bench.ts).
+      if (this.#closed) return;
+      this.#flush();
+      if (this.#writeFd !== undefined) fsyncSync(this.#writeFd);
+      this.#writeMeta();
     });
     return this.#nextSync;
   }
