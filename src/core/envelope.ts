@@ -12,7 +12,7 @@
  * ERR_DECODE, never an allocation.
  */
 import { ConveyorError } from './errors.ts';
-import type { Headers } from './message.ts';
+import { HEADER, type Headers } from './message.ts';
 
 const MAGIC = [0x43, 0x56, 0x59, 0x01] as const;
 const encoder = new TextEncoder();
@@ -96,4 +96,21 @@ export function openEnvelope(frame: Uint8Array): { body: Uint8Array; headers: He
     if (err instanceof ConveyorError && err.code === 'ERR_DECODE') return { body: frame, headers: undefined };
     throw err;
   }
+}
+
+/**
+ * A message for an engine whose messages are bare bytes: the body in the envelope, the logical
+ * id (when there is one) carried as the `conveyor-id` header.
+ */
+export function encodeWithId(body: Uint8Array, headers: Headers | undefined, id: string | undefined): Uint8Array {
+  return encodeEnvelope(body, id === undefined ? headers : { ...headers, [HEADER.id]: id });
+}
+
+/** openEnvelope, with the `conveyor-id` header taken out as the id (undefined when absent). */
+export function openWithId(frame: Uint8Array): { body: Uint8Array; headers: Headers; id: string | undefined } {
+  const opened = openEnvelope(frame);
+  const headers = opened.headers ?? {};
+  const id = headers[HEADER.id];
+  if (id !== undefined) delete headers[HEADER.id];
+  return { body: opened.body, headers, id };
 }

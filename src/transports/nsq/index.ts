@@ -26,9 +26,9 @@
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
 import type { ConnectOptions, TransportFactory } from '../../connect.ts';
-import { encodeEnvelope } from '../../core/envelope.ts';
+import { encodeWithId } from '../../core/envelope.ts';
 import { ConveyorError } from '../../core/errors.ts';
-import { type Delivery, HEADER, type OutgoingMessage } from '../../core/message.ts';
+import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { lookupNodes, lookupTopic } from './lookup.ts';
@@ -104,7 +104,7 @@ export class NsqTransport implements Transport {
     const now: Uint8Array[] = [];
     const later: Array<{ body: Uint8Array; delayMs: number }> = [];
     for (const m of messages) {
-      const body = !this.options.envelope ? m.body : encodeEnvelope(m.body, m.id === undefined ? m.headers : { ...m.headers, [HEADER.id]: m.id });
+      const body = this.options.envelope ? encodeWithId(m.body, m.headers, m.id) : m.body;
       if (body.length > this.options.maxMsgSize) {
         throw new ConveyorError('ERR_TOO_LARGE', `message of ${body.length} bytes (with headers) is larger than maxMsgSize ${this.options.maxMsgSize}`, {
           details: { size: body.length, limit: this.options.maxMsgSize },

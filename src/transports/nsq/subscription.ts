@@ -1,6 +1,6 @@
-import { openEnvelope } from '../../core/envelope.ts';
+import { openWithId } from '../../core/envelope.ts';
 import { ConveyorError } from '../../core/errors.ts';
-import { type Delivery, HEADER, type Headers } from '../../core/message.ts';
+import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 import { NsqConnection } from './connection.ts';
 import type { HostPort, NsqOptions } from './options.ts';
@@ -161,18 +161,10 @@ export class NsqSubscription implements Subscription {
     // Sent before nsqd saw our CLS: not handed out; nsqd requeues it when the socket closes.
     if (this.#closed || link.conn !== conn) return;
     link.inFlight++;
-    // A malformed envelope reads as a plain body (openEnvelope): decoding fails a layer up with
+    // A malformed envelope reads as a plain body (openWithId): decoding fails a layer up with
     // ERR_DECODE and the message goes to dead-letter intact.
-    const opened = openEnvelope(m.body);
-    const body = opened.body;
-    const headers: Headers = opened.headers ?? {};
-    let id = m.id;
-    const logical = headers[HEADER.id];
-    if (logical !== undefined) {
-      id = logical;
-      delete headers[HEADER.id];
-    }
-    const d = new NsqDelivery(this, link, conn, m, id, body, headers);
+    const { body, headers, id } = openWithId(m.body);
+    const d = new NsqDelivery(this, link, conn, m, id ?? m.id, body, headers);
     try {
       this.#onMessage(d);
     } catch (err) {

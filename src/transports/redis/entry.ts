@@ -1,5 +1,5 @@
-import { encodeEnvelope, openEnvelope } from '../../core/envelope.ts';
-import { HEADER, type Headers, type OutgoingMessage } from '../../core/message.ts';
+import { encodeWithId, openWithId } from '../../core/envelope.ts';
+import type { Headers, OutgoingMessage } from '../../core/message.ts';
 
 /** Stream entry fields: b body, h headers (JSON), i id, t publish time (ms), a attempts. */
 export function entryFields(m: OutgoingMessage, now: string, attempts: number): Array<string | Buffer> {
@@ -60,7 +60,7 @@ export function parseEntry(fields: Buffer[]): Parsed {
  * when `envelope` is off, so subscribers that know nothing of Conveyor read it as it is.
  */
 export function pubSubPayload(m: OutgoingMessage, envelope: boolean): Buffer {
-  const bytes = envelope ? encodeEnvelope(m.body, m.id === undefined ? m.headers : { ...m.headers, [HEADER.id]: m.id }) : m.body;
+  const bytes = envelope ? encodeWithId(m.body, m.headers, m.id) : m.body;
   return Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }
 
@@ -68,10 +68,7 @@ let pubSubSeq = 0;
 
 /** A Pub/Sub payload back into parts; one without the envelope (a foreign PUBLISH) is all body. */
 export function parsePubSubPayload(payload: Buffer): { body: Uint8Array; headers: Headers; id: string; timestamp: number } {
-  const opened = openEnvelope(payload);
-  const headers = opened.headers ?? {};
-  const id = headers[HEADER.id] ?? `pubsub-${process.pid}-${++pubSubSeq}`;
-  delete headers[HEADER.id];
+  const { body, headers, id } = openWithId(payload);
   // Pub/Sub carries no publish time and delivers at once: receipt time is the publish time.
-  return { body: opened.body, headers, id, timestamp: Date.now() };
+  return { body, headers, id: id ?? `pubsub-${process.pid}-${++pubSubSeq}`, timestamp: Date.now() };
 }
