@@ -75,6 +75,26 @@ describe('DiskQueue', () => {
     await reopened.close();
   });
 
+  test('a torn record at the end of the write segment is cut off, so later writes read back', async (t) => {
+    const dir = tempDir(t);
+    const q = open(dir);
+    for (let n = 0; n < 3; n++) q.put(msg(n));
+    await q.close();
+    const seg = join(dir, readdirSync(dir).find((f) => f.endsWith('.dat'))!);
+    const whole = readFileSync(seg);
+    // As a crash mid-write leaves it: the first bytes of a fourth record, then nothing.
+    writeFileSync(seg, Buffer.concat([whole, whole.subarray(0, 20)]));
+    const reports: CorruptionReport[] = [];
+    const again = open(dir, { onCorrupt: (r) => reports.push(r) });
+    assert.equal(reports.length, 1);
+    assert.match(reports[0]!.reason, /torn write: 20 bytes/);
+    for (let n = 3; n < 6; n++) again.put(msg(n));
+    const got: string[] = [];
+    for (let m = again.read(); m; m = again.read()) got.push(text(m)!);
+    assert.deepEqual(got, ['m0', 'm1', 'm2', 'm3', 'm4', 'm5']);
+    await again.close();
+  });
+
   test('a corrupt segment is reported, kept as .bad, and reading goes on with the next', async (t) => {
     const dir = tempDir(t);
     const q = open(dir, { maxBytesPerFile: 400 });

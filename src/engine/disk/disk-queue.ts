@@ -18,7 +18,22 @@
  * A length past the limit, a short read or a crc mismatch marks the rest of that segment
  * corrupt: it is renamed `.bad`, reported, and reading goes on with the next segment.
  */
-import { closeSync, existsSync, fsync, fsyncSync, openSync, readFileSync, readSync, renameSync, rm, rmSync, statSync, writeFileSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsync,
+  fsyncSync,
+  openSync,
+  readFileSync,
+  readSync,
+  renameSync,
+  rm,
+  rmSync,
+  statSync,
+  truncateSync,
+  writeFileSync,
+  writeSync,
+} from 'node:fs';
 import { open, rename } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Headers } from '../../core/message.ts';
@@ -174,22 +189,29 @@ export class DiskQueue implements BackendQueue {
     return count;
   }
 
-  /** A crash can leave the write segment longer than the metadata says: trust the file, up to whole records. */
+  /**
+   * A crash can leave the write segment longer than the metadata says: trust the file, up to whole
+   * records. A torn record at the end is cut off (and reported), so that new writes land right
+   * after the last good record instead of behind bytes that would read as corruption.
+   */
   #checkWriteEnd(): void {
     const path = this.#file(this.#meta.writeFile);
     if (!existsSync(path)) return;
     const size = statSync(path).size;
-    if (size > this.#meta.writePos) {
-      const data = readFileSync(path);
-      let pos = this.#meta.writePos;
-      while (pos + HEADER_BYTES <= size) {
-        const len = data.readUInt32BE(pos);
-        if (len < FIXED_PAYLOAD || pos + HEADER_BYTES + len > size) break;
-        if (crc32(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) !== data.readUInt32BE(pos + 4)) break;
-        pos += HEADER_BYTES + len;
-        this.#depth++;
-      }
-      this.#meta.writePos = pos;
+    if (size <= this.#meta.writePos) return;
+    const data = readFileSync(path);
+    let pos = this.#meta.writePos;
+    while (pos + HEADER_BYTES <= size) {
+      const len = data.readUInt32BE(pos);
+      if (len < FIXED_PAYLOAD || pos + HEADER_BYTES + len > size) break;
+      if (crc32(data.subarray(pos + HEADER_BYTES, pos + HEADER_BYTES + len)) !== data.readUInt32BE(pos + 4)) break;
+      pos += HEADER_BYTES + len;
+      this.#depth++;
+    }
+    this.#meta.writePos = pos;
+    if (pos < size) {
+      this.#report(path, pos, `torn write: ${size - pos} bytes after the last whole record cut off`);
+      truncateSync(path, pos);
     }
   }
 
