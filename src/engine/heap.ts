@@ -12,6 +12,7 @@ export class DeferredHeap {
   }
 
   push(msg: Msg): void {
+    msg.ownBody();
     const items = this.#items;
     items.push(msg);
     let i = items.length - 1;

@@ -8,7 +8,8 @@ import type { EngineMessage } from './types.ts';
  */
 export class Msg implements EngineMessage {
   readonly id: string;
-  readonly body: Uint8Array;
+  /** Replaced only by ownBody(). */
+  body: Uint8Array;
   readonly headers: Headers | undefined;
   readonly key: string | undefined;
   readonly timestamp: number;
@@ -24,6 +25,8 @@ export class Msg implements EngineMessage {
    * backend (FIN, drop, or put into the backend again). Undefined for messages that never left memory.
    */
   source: EngineMessage | undefined;
+  /** In flight: the delivery's token in its consumer's InFlight (negative: own deadline); 0 when not in flight. */
+  flight: number;
 
   constructor(
     id: string,
@@ -44,6 +47,17 @@ export class Msg implements EngineMessage {
     this.deadline = 0;
     this.deliveredAt = 0;
     this.source = undefined;
+    this.flight = 0;
+  }
+
+  /**
+   * Gives the message a buffer of its own when its body is a small view into a much larger one
+   * (a disk queue's read chunk): a message that will wait a long time (deferred) must not keep
+   * the whole chunk alive.
+   */
+  ownBody(): void {
+    const body = this.body;
+    if (body.buffer.byteLength > 2 * body.byteLength + 8192) this.body = body.slice();
   }
 
   /** A copy for another channel (fan-out); the body bytes and headers object are shared. */

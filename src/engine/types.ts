@@ -93,6 +93,8 @@ export interface ChannelConsumer {
   readonly inFlight: number;
   /** FIN. False if `id` is not in flight for this consumer (nsqd's E_FIN_FAILED). */
   finish(id: string): boolean;
+  /** finish() with the id as the 16 bytes at bytes[at] (the server's FIN, without a string per id). */
+  finishBytes?(bytes: Uint8Array, at: number): boolean;
   /** REQ with a delay in ms (0 = back of the queue now). False if not in flight for this consumer. */
   requeue(id: string, delayMs: number): boolean;
   /**

@@ -226,6 +226,21 @@ export function finish(host: CommandHost, id: string): Reply {
   return undefined;
 }
 
+/**
+ * The connection's fast path for "FIN <id>\n", with the id as the 16 bytes at bytes[at]: looked
+ * up without a string; anything but a plain success takes finish() for its checks and errors.
+ */
+export function finishAt(host: CommandHost, bytes: Buffer, at: number): Reply {
+  const { client } = host;
+  if (client.state === STATE_SUBSCRIBED || client.state === STATE_CLOSING) {
+    if (client.consumer?.finishBytes?.(bytes, at)) {
+      client.finishCount++;
+      return undefined;
+    }
+  }
+  return finish(host, bytes.toString('latin1', at, at + MSG_ID_LENGTH));
+}
+
 export function REQ(host: CommandHost, params: string[]): Reply {
   const { client, limits } = host;
   if (client.state !== STATE_SUBSCRIBED && client.state !== STATE_CLOSING) {

@@ -26,7 +26,7 @@ import {
   checkBodyLength,
   DPUB,
   FIN,
-  finish,
+  finishAt,
   IDENTIFY,
   MPUB,
   NOP,
@@ -241,7 +241,7 @@ export class Connection implements CommandHost, ConsumerSink {
         buf[start + 3] === 32
       ) {
         try {
-          finish(this, buf.toString('latin1', start + 4, start + 20));
+          finishAt(this, buf, start + 4);
         } catch (err) {
           this.#fail(err);
         }
