@@ -48,6 +48,7 @@ export class InFlight {
     if (this.count * 2 >= this.#slots.length) this.#growSlots();
     this.count++;
     const key = idKey(msg.id);
+    msg.flightKey = key;
     const at = key & this.#mask;
     if (key >= 0 && this.#slots[at] === undefined) this.#slots[at] = msg;
     else (this.#spill ??= new Map()).set(msg.id, msg);
@@ -79,7 +80,8 @@ export class InFlight {
     const key = keyOfBytes(bytes, at);
     if (key >= 0) {
       const msg = this.#slots[key & this.#mask];
-      if (msg !== undefined && sameId(msg.id, bytes, at)) return msg;
+      // The key is the id's last 7 digits: the other 9 are left to compare.
+      if (msg !== undefined && msg.flightKey === key && samePrefix(msg.id, bytes, at)) return msg;
     }
     if (this.#spill === undefined || this.#spill.size === 0) return undefined;
     return this.#spill.get(String.fromCharCode(...bytes.subarray(at, at + 16)));
@@ -87,7 +89,7 @@ export class InFlight {
 
   /** Takes a message (from get/getBytes) out of flight. */
   remove(msg: Msg): void {
-    const key = idKey(msg.id);
+    const key = msg.flightKey;
     const at = key & this.#mask;
     if (key >= 0 && this.#slots[at] === msg) this.#slots[at] = undefined;
     else this.#spill?.delete(msg.id);
@@ -189,15 +191,19 @@ export class InFlight {
     this.#mask = size - 1;
     for (const msg of old) {
       if (msg === undefined) continue;
-      const at = idKey(msg.id) & this.#mask;
+      const at = msg.flightKey & this.#mask;
       if (this.#slots[at] === undefined) this.#slots[at] = msg;
       else (this.#spill ??= new Map()).set(msg.id, msg);
     }
   }
 }
 
+/** Value of a lower-case hex digit by char code, -1 for anything else (codes past 255 too). */
+const HEX_VALUE = new Int8Array(256).fill(-1);
+for (let i = 0; i < 16; i++) HEX_VALUE['0123456789abcdef'.charCodeAt(i)] = i;
+
 function hexDigit(c: number): number {
-  return c >= 48 && c <= 57 ? c - 48 : c >= 97 && c <= 102 ? c - 87 : -1;
+  return c < 256 ? HEX_VALUE[c]! : -1;
 }
 
 /**
@@ -227,8 +233,8 @@ function keyOfBytes(bytes: Uint8Array, at: number): number {
   return n;
 }
 
-function sameId(id: string, bytes: Uint8Array, at: number): boolean {
-  if (id.length !== 16) return false;
-  for (let i = 0; i < 16; i++) if (id.charCodeAt(i) !== bytes[at + i]) return false;
+/** Whether the first 9 chars of a 16-char id are the bytes at bytes[at]. */
+function samePrefix(id: string, bytes: Uint8Array, at: number): boolean {
+  for (let i = 0; i < 9; i++) if (id.charCodeAt(i) !== bytes[at + i]) return false;
   return true;
 }

@@ -27,6 +27,8 @@ export class Msg implements EngineMessage {
   source: EngineMessage | undefined;
   /** In flight: the delivery's token in its consumer's InFlight (negative: own deadline); 0 when not in flight. */
   flight: number;
+  /** In flight: idKey(id), kept for the in-flight table (-1: not of the engine's form). */
+  flightKey: number;
 
   constructor(
     id: string,
@@ -48,6 +50,7 @@ export class Msg implements EngineMessage {
     this.deliveredAt = 0;
     this.source = undefined;
     this.flight = 0;
+    this.flightKey = -1;
   }
 
   /**

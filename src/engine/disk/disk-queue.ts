@@ -119,6 +119,8 @@ export class DiskQueue implements BackendQueue {
   #readFd: number | undefined;
   #readFdFile = -1;
   #chunk = Buffer.alloc(0);
+  /** The chunk's fields are read through this: DataView's getters compile to loads, Buffer's readers check their arguments. */
+  #view = new DataView(new ArrayBuffer(0));
   #chunkFile = -1;
   #chunkStart = 0;
   #sealed = { file: -1, end: 0 };
@@ -326,22 +328,23 @@ export class DiskQueue implements BackendQueue {
     // Fields are read straight from the read chunk: no views per record but the one crc32
     // needs (per-record allocations were most of the cost of reading from disk).
     let off = this.#load(file, pos, HEADER_BYTES, fileEnd);
-    const len = off < 0 ? -1 : this.#chunk.readUInt32BE(off);
+    const len = off < 0 ? -1 : this.#view.getUint32(off);
     if (len < FIXED_PAYLOAD || len > this.#o.maxMsgSize + FIXED_PAYLOAD + 65_536 + 1_048_576 || pos + HEADER_BYTES + len > fileEnd) {
       return this.#corrupt(file, pos, len < 0 ? 'truncated record header' : `impossible record length ${len}`);
     }
     off = this.#load(file, pos, HEADER_BYTES + len, fileEnd);
     if (off < 0) return this.#corrupt(file, pos, 'truncated record');
     const chunk = this.#chunk;
+    const view = this.#view;
     const p = off + HEADER_BYTES;
     const inherited = file < this.#ownFile || (file === this.#ownFile && pos < this.#ownPos);
-    if (inherited && crc32(chunk.subarray(p, p + len)) !== chunk.readUInt32BE(off + 4)) return this.#corrupt(file, pos, 'checksum mismatch');
+    if (inherited && crc32(chunk.subarray(p, p + len)) !== view.getUint32(off + 4)) return this.#corrupt(file, pos, 'checksum mismatch');
     this.#nextPos = pos + HEADER_BYTES + len;
-    const keyLen = chunk.readUInt16BE(p + 34);
+    const keyLen = view.getUint16(p + 34);
     let at = p + 36;
     const key = keyLen ? decoder.decode(chunk.subarray(at, at + keyLen)) : undefined;
     at += keyLen;
-    const hLen = chunk.readUInt32BE(at);
+    const hLen = view.getUint32(at);
     at += 4;
     const headers = hLen ? (JSON.parse(decoder.decode(chunk.subarray(at, at + hLen))) as Headers) : undefined;
     at += hLen;
@@ -356,9 +359,9 @@ export class DiskQueue implements BackendQueue {
       this.#bodyView(chunk, at, p + len),
       headers,
       key,
-      chunk.readDoubleBE(p),
-      chunk.readUInt16BE(p + 8),
-      chunk.readDoubleBE(p + 26),
+      view.getFloat64(p),
+      view.getUint16(p + 8),
+      view.getFloat64(p + 26),
       file,
       pos,
     );
@@ -400,6 +403,7 @@ export class DiskQueue implements BackendQueue {
       const buf = Buffer.allocUnsafe(size);
       const n = readSync(this.#readFd!, buf, 0, size, pos);
       this.#chunk = buf.subarray(0, n);
+      this.#view = new DataView(buf.buffer, buf.byteOffset, n);
       this.#chunkFile = file;
       this.#chunkStart = pos;
     }
