@@ -4,6 +4,7 @@
  * error bodies. Bodies are bounded before they are read: a declared Content-Length over the
  * limit is refused at once, and a body that grows past it is cut off.
  */
+import { bodyView } from '../bodies.ts';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { hostname } from 'node:os';
 import { isConveyorError } from '../../core/errors.ts';
@@ -131,7 +132,7 @@ async function pub(req: IncomingMessage, query: URLSearchParams, ctx: HttpContex
   const body = await readBody(req, maxMsgSize, 'MSG_TOO_BIG');
   if (body.length === 0) throw new HttpError(400, 'MSG_EMPTY');
   const topic = topicFromQuery(query, ctx);
-  const input: EngineInput = { body };
+  const input: EngineInput = { body: bodyView(body, 0, body.length) };
   const deferText = query.get('defer');
   if (deferText !== null) {
     const delay = /^-?\d+$/.test(deferText) ? Number(deferText) : Number.NaN;
@@ -168,7 +169,7 @@ async function mpub(req: IncomingMessage, query: URLSearchParams, ctx: HttpConte
       if (size <= 0 || size > maxMsgSize) throw new HttpError(413, 'BAD_MESSAGE');
       at += 4;
       if (at + size > body.length) throw new HttpError(413, 'BAD_MESSAGE');
-      inputs.push({ body: body.subarray(at, at + size) });
+      inputs.push({ body: bodyView(body, at, at + size) });
       at += size;
     }
   } else {
@@ -178,7 +179,7 @@ async function mpub(req: IncomingMessage, query: URLSearchParams, ctx: HttpConte
       if (nl < 0) nl = body.length;
       if (nl > from) {
         if (nl - from > maxMsgSize) throw new HttpError(413, 'MSG_TOO_BIG');
-        inputs.push({ body: body.subarray(from, nl) });
+        inputs.push({ body: bodyView(body, from, nl) });
       }
       from = nl + 1;
     }

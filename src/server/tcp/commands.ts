@@ -4,6 +4,7 @@
  * promise when the answer waits for durability) or throws a ClientError: fatal ones close the
  * connection after the error frame.
  */
+import { bodyCopy, bodyView } from '../bodies.ts';
 import { isConveyorError } from '../../core/errors.ts';
 import type { ConsumerSink, EngineInput, ServerEngine } from '../engine.ts';
 import { isValidName } from '../../engine/names.ts';
@@ -284,12 +285,12 @@ export function NOP(_host: CommandHost, _params: string[]): Reply {
 }
 
 export function PUB(host: CommandHost, params: string[], body: Buffer): Reply {
-  return publish(host, 'PUB', params[1]!, [{ body: copy(body) }], 'E_PUB_FAILED');
+  return publish(host, 'PUB', params[1]!, [{ body: bodyCopy(body) }], 'E_PUB_FAILED');
 }
 
 export function DPUB(host: CommandHost, params: string[], body: Buffer): Reply {
   const delayMs = dpubDelay(host, params[2]!);
-  return publish(host, 'DPUB', params[1]!, [{ body: copy(body), delayMs }], 'E_DPUB_FAILED');
+  return publish(host, 'DPUB', params[1]!, [{ body: bodyCopy(body), delayMs }], 'E_DPUB_FAILED');
 }
 
 /**
@@ -313,7 +314,7 @@ export function MPUB(host: CommandHost, params: string[], body: Buffer): Reply {
     if (size > maxMsgSize) throw fatal('E_BAD_MESSAGE', `MPUB message too big ${size} > ${maxMsgSize}`);
     at += 4;
     if (at + size > block.length) throw fatal('E_BAD_MESSAGE', 'MPUB failed to read message body');
-    inputs[i] = { body: block.subarray(at, at + size) };
+    inputs[i] = { body: bodyView(block, at, at + size) };
     at += size;
   }
   if (at !== block.length) throw fatal('E_BAD_BODY', `MPUB body has ${block.length - at} bytes after message ${count}`);
