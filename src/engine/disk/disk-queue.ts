@@ -460,7 +460,10 @@ export class DiskQueue implements BackendQueue {
     if (!(message instanceof DiskMessage) || message.released) return;
     message.released = true;
     const out = this.#outstanding;
+    const head = this.#outHead;
     while (this.#outHead < out.length && out[this.#outHead]!.released) this.#outHead++;
+    // Released behind the oldest unreleased one: the persisted position stays where it is.
+    if (this.#outHead === head) return;
     if (this.#outHead > 1024 && this.#outHead * 2 > out.length) {
       out.splice(0, this.#outHead);
       this.#outHead = 0;
@@ -471,7 +474,8 @@ export class DiskQueue implements BackendQueue {
   /** The persisted read position: the oldest unreleased message, or the next read. */
   #advanceCursor(): void {
     const oldest = this.#outstanding[this.#outHead];
-    const [file, pos] = oldest ? [oldest.file, oldest.pos] : [this.#nextFile, this.#nextPos];
+    const file = oldest === undefined ? this.#nextFile : oldest.file;
+    const pos = oldest === undefined ? this.#nextPos : oldest.pos;
     if (file > this.#meta.readFile) {
       // Whole segments behind the cursor are done: delete them (nsqd does the same).
       // Off the event loop: unlinking a 100 MiB file took milliseconds of it.
