@@ -16,7 +16,8 @@ import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { median, record, save } from './lib.ts';
 
-const RUNS = Number(process.env.BENCH_RUNS ?? 3);
+// Five runs: on a 2-core machine shared by the broker and both tools, single runs spread ±15%.
+const RUNS = Number(process.env.BENCH_RUNS ?? 5);
 const WRITE_S = Number(process.env.NSQ_TOOLS_WRITE_S ?? 15);
 const READ_S = Number(process.env.NSQ_TOOLS_READ_S ?? 5);
 const BOTH_S = Number(process.env.NSQ_TOOLS_BOTH_S ?? 10);
@@ -93,9 +94,12 @@ async function depth(b: Running): Promise<number> {
   return stats.topics[0].channels[0].depth as number;
 }
 
-const configs: Array<{ label: string; args: string[] }> = [
-  { label: 'default (memory queue 10000, disk past it)', args: [] },
-  { label: '--mem-queue-size 1000000 (nsq bench.sh default)', args: ['--mem-queue-size', '1000000'] },
+const NSQD_TARGETS = { pub: 200_000, sub: 350_000, bothPub: 270_000, bothSub: 265_000 };
+const configs: Array<{ label: string; args: string[]; targets?: typeof NSQD_TARGETS }> = [
+  { label: 'default (memory queue 10000, disk past it)', args: [], targets: NSQD_TARGETS },
+  { label: '--mem-queue-size 1000000 (nsq bench.sh default)', args: ['--mem-queue-size', '1000000'], targets: NSQD_TARGETS },
+  // The issue asks for the durable mode's figures too; nsqd has no such mode, so no target.
+  { label: '--durable (every message fsynced before its OK)', args: ['--durable'] },
 ];
 
 for (const config of configs) {
@@ -127,12 +131,13 @@ for (const config of configs) {
       await stopBroker(both);
     }
   }
-  const row = (name: string, runs: number[], target: number, notes = '') =>
+  const row = (name: string, runs: number[], target: number | undefined, notes = '') =>
     record({ name: `${config.label}: ${name}`, perSecond: median(runs), runs, target, peakRssMb: Math.round(rss), notes });
-  row(`bench_writer alone, ${WRITE_S} s`, pub, 200_000, 'peak RSS is the broker process after the writer');
-  row(`bench_reader on the backlog, ${READ_S} s`, sub, 350_000, drained ? `backlog ran out in ${drained} of ${RUNS} runs: a lower bound` : 'backlog left over every run');
-  row(`both at once, ${BOTH_S} s: bench_writer`, bothPub, 270_000);
-  row(`both at once, ${BOTH_S} s: bench_reader`, bothSub, 265_000);
+  const t = config.targets;
+  row(`bench_writer alone, ${WRITE_S} s`, pub, t?.pub, 'peak RSS is the broker process after the writer');
+  row(`bench_reader on the backlog, ${READ_S} s`, sub, t?.sub, drained ? `backlog ran out in ${drained} of ${RUNS} runs: a lower bound` : 'backlog left over every run');
+  row(`both at once, ${BOTH_S} s: bench_writer`, bothPub, t?.bothPub);
+  row(`both at once, ${BOTH_S} s: bench_reader`, bothSub, t?.bothSub);
 }
 
 save(

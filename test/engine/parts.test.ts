@@ -125,6 +125,22 @@ describe('ring and deferred heap', () => {
   });
 });
 
+describe('message bodies', () => {
+  test('a deferred message stops pinning the large buffer its body was a view of', () => {
+    const chunk = new Uint8Array(1 << 20).fill(7); // a disk queue's read chunk
+    const view = new Uint8Array(chunk.buffer, 4096, 200);
+    const deferred = new Msg('0000000000000001', view, undefined, undefined, 0, 0, 10);
+    const small = new Uint8Array(200).fill(1);
+    const owned = new Msg('0000000000000002', small, undefined, undefined, 0, 0, 20);
+    const heap = new DeferredHeap();
+    heap.push(deferred);
+    heap.push(owned);
+    assert.equal(deferred.body.buffer.byteLength, 200, 'copied out of the chunk');
+    assert.deepEqual(Array.from(deferred.body), Array.from(view));
+    assert.equal(owned.body, small, 'a body that is its own buffer is left alone');
+  });
+});
+
 describe('Consumer in-flight index', () => {
   const host = {
     maxMsgTimeoutMs: 900_000,
