@@ -95,14 +95,16 @@ async function depth(b: Running): Promise<number> {
 }
 
 const NSQD_TARGETS = { pub: 200_000, sub: 350_000, bothPub: 270_000, bothSub: 265_000 };
-const configs: Array<{ label: string; args: string[]; targets?: typeof NSQD_TARGETS }> = [
+const configs: Array<{ label: string; args: string[]; targets?: typeof NSQD_TARGETS; readS?: number }> = [
   { label: 'default (memory queue 10000, disk past it)', args: [], targets: NSQD_TARGETS },
   { label: '--mem-queue-size 1000000 (nsq bench.sh default)', args: ['--mem-queue-size', '1000000'], targets: NSQD_TARGETS },
   // The issue asks for the durable mode's figures too; nsqd has no such mode, so no target.
-  { label: '--durable (every message fsynced before its OK)', args: ['--durable'] },
+  // Its writer leaves a smaller backlog, which a 5 s read would run out of.
+  { label: '--durable (every message fsynced before its OK)', args: ['--durable'], readS: 2 },
 ];
 
 for (const config of configs) {
+  const readS = config.readS ?? READ_S;
   const pub: number[] = [];
   const sub: number[] = [];
   const bothPub: number[] = [];
@@ -114,7 +116,7 @@ for (const config of configs) {
     try {
       pub.push(await tool(writer, [`--nsqd-tcp-address=${b.tcp}`, `--runfor=${WRITE_S}s`, '--size=200', '--batch-size=200']));
       rss = Math.max(rss, Number(execFileSync('ps', ['-o', 'rss=', '-p', String(b.child.pid)]).toString().trim()) / 1024);
-      sub.push(await tool(reader, [`--nsqd-tcp-address=${b.tcp}`, `--runfor=${READ_S}s`, '--size=200', '--channel=ch']));
+      sub.push(await tool(reader, [`--nsqd-tcp-address=${b.tcp}`, `--runfor=${readS}s`, '--size=200', '--channel=ch']));
       if ((await depth(b)) === 0) drained++;
     } finally {
       await stopBroker(b);
@@ -135,7 +137,7 @@ for (const config of configs) {
     record({ name: `${config.label}: ${name}`, perSecond: median(runs), runs, target, peakRssMb: Math.round(rss), notes });
   const t = config.targets;
   row(`bench_writer alone, ${WRITE_S} s`, pub, t?.pub, 'peak RSS is the broker process after the writer');
-  row(`bench_reader on the backlog, ${READ_S} s`, sub, t?.sub, drained ? `backlog ran out in ${drained} of ${RUNS} runs: a lower bound` : 'backlog left over every run');
+  row(`bench_reader on the backlog, ${readS} s`, sub, t?.sub, drained ? `backlog ran out in ${drained} of ${RUNS} runs: a lower bound` : 'backlog left over every run');
   row(`both at once, ${BOTH_S} s: bench_writer`, bothPub, t?.bothPub);
   row(`both at once, ${BOTH_S} s: bench_reader`, bothSub, t?.bothSub);
 }
