@@ -78,3 +78,8 @@ export class Msg implements EngineMessage {
     return msg;
   }
 }
+
+/** A plain Uint8Array over bytes[start, end): no copy, and never a Buffer (see server/bodies.ts for why). */
+export function bytesView(bytes: Uint8Array, start: number, end: number): Uint8Array {
+  return new Uint8Array(bytes.buffer, bytes.byteOffset + start, end - start);
+}
