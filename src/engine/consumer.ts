@@ -125,5 +125,3 @@ export class Consumer implements ChannelConsumer {
     return this.#inFlight.takeAll();
   }
 }
-
-export { idKey } from './in-flight.ts';

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConveyorError } from '../../src/core/errors.ts';
-import { Consumer, idKey } from '../../src/engine/consumer.ts';
+import { Consumer } from '../../src/engine/consumer.ts';
+import { idKey } from '../../src/engine/in-flight.ts';
 import { DeferredHeap } from '../../src/engine/heap.ts';
 import { IdGenerator } from '../../src/engine/ids.ts';
 import { DEFAULT_MEM_QUEUE_SIZE, Engine, isValidName, resolveEngineOptions } from '../../src/engine/index.ts';
