@@ -1,15 +1,8 @@
 import { ConveyorError } from './core/errors.ts';
-import type { Transport } from './core/transport.ts';
-import { type ParsedUrl, parseTransportUrl, type Scheme } from './core/url.ts';
+import type { ConnectOptions, Transport, TransportFactory } from './core/transport.ts';
+import { parseTransportUrl, type Scheme } from './core/url.ts';
 
-/** Options every adapter accepts besides its URL. Adapter-specific ones go in the URL's query. */
-export interface ConnectOptions {
-  /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
-  clientId?: string;
-}
-
-/** What an adapter module under src/transports/<engine>/index.ts exports. */
-export type TransportFactory = (url: ParsedUrl, options: ConnectOptions) => Promise<Transport>;
+export type { ConnectOptions, TransportFactory } from './core/transport.ts';
 
 /**
  * URL scheme → adapter, loaded on first use so that core never imports a broker client and an

@@ -1,4 +1,5 @@
 import type { Delivery, OutgoingMessage } from './message.ts';
+import type { ParsedUrl } from './url.ts';
 
 /**
  * The contract every engine adapter implements (memory, nsq, amqp, redis, nats, mqtt, kafka).
@@ -79,3 +80,12 @@ export interface TransportFeatures {
   /** Largest body accepted, in bytes; larger ones are rejected with ERR_TOO_LARGE before sending. */
   maxMessageBytes: number;
 }
+
+/** Options every adapter accepts besides its URL. Adapter-specific ones go in the URL's query. */
+export interface ConnectOptions {
+  /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
+  clientId?: string;
+}
+
+/** What an adapter module under src/transports/<engine>/index.ts exports. */
+export type TransportFactory = (url: ParsedUrl, options: ConnectOptions) => Promise<Transport>;

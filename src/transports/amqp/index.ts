@@ -20,7 +20,7 @@
  * - Delays are rounded up to a power-of-two bucket (see options.ts).
  * - A queue gets only messages published after it is bound (an exchange with no queue drops).
  */
-import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';

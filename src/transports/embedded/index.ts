@@ -5,7 +5,7 @@
  * it is fsynced (memQueueSize 0), so even a kill -9 loses nothing confirmed. Other engine
  * options go in the query as for `memory://` (memQueueSize, msgTimeoutMs, ...).
  */
-import type { ConnectOptions } from '../../connect.ts';
+import type { ConnectOptions } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';

@@ -26,7 +26,7 @@
  */
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import type { Admin, Kafka, KafkaMessage, Producer } from 'kafkajs';
-import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';

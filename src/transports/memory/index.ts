@@ -10,7 +10,7 @@
  *   scanIntervalMs). They apply when the engine is made; a later connect to the same name with
  *   different options is ERR_BAD_OPTIONS.
  */
-import type { ConnectOptions } from '../../connect.ts';
+import type { ConnectOptions } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Transport } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';

@@ -25,7 +25,7 @@
  */
 import { channel as diagnosticsChannel } from 'node:diagnostics_channel';
 import { hostname } from 'node:os';
-import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { encodeWithId } from '../../core/envelope.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';

@@ -16,7 +16,7 @@
  * Trimming is approximate and blind to consumer groups: entries past maxLen go even if a slow
  * channel has not read them. Size maxLen for the longest backlog you accept.
  */
-import type { ConnectOptions, TransportFactory } from '../../connect.ts';
+import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
