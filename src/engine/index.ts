@@ -1,5 +1,5 @@
 /**
- * `conveyor/engine`: the embedded broker with NSQ semantics, for the memory:// and embedded://
+ * `conveyor-pipelines/engine`: the embedded broker with NSQ semantics, for the memory:// and embedded://
  * transports, the NSQ server, and applications that want the broker itself.
  */
 export { DiscardBackend, MemoryBackend } from './backend.ts';

@@ -2,10 +2,10 @@
  * One conformance suite for every transport (Watermill's universal pub/sub tests are the
  * model): "every transport should pass it before it is considered production ready". A case
  * that needs a feature the transport declares missing is skipped with the reason — never
- * silently. Exported as `conveyor/testing`, so users run it on their own transports:
+ * silently. Exported as `conveyor-pipelines/testing`, so users run it on their own transports:
  *
  * @example
- * import { conformance } from 'conveyor/testing';
+ * import { conformance } from 'conveyor-pipelines/testing';
  * conformance({ name: 'my-engine', connect: () => connect('my://...') });
  */
 import assert from 'node:assert/strict';
