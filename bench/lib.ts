@@ -6,6 +6,7 @@
  * and comparisons are ratios measured side by side in the same process.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -82,13 +83,22 @@ function fmt(n: number): string {
   return Math.round(n).toLocaleString('en-US');
 }
 
+/**
+ * Writes the results to bench/results/<name>.{json,md} when the run was asked to record them
+ * (`npm run bench -- --record`, which sets CONVEYOR_BENCH_RECORD=1): an exploratory run must not
+ * overwrite the committed figures.
+ */
 export function save(name: string, intro = ''): void {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  if (process.env.CONVEYOR_BENCH_RECORD !== '1') {
+    console.log(`${name}: results not recorded (run with --record to write ${join('bench', 'results', `${name}.md`)})`);
+    return;
+  }
   mkdirSync(dir, { recursive: true });
   const meta = {
     date: new Date().toISOString(),
     node: process.version,
-    cpus: (globalThis as any).navigator?.hardwareConcurrency ?? undefined,
+    cpus: availableParallelism(),
   };
   writeFileSync(join(dir, `${name}.json`), `${JSON.stringify({ ...meta, results }, null, 2)}\n`);
   const rows = results.map(

@@ -1,6 +1,7 @@
 /**
- * `npm run bench [name...]`: runs every bench/<name>.bench.ts (or the named ones), each in its
- * own process one after another, so no two benchmarks share the two cores or a heap.
+ * `npm run bench [-- --record] [name...]`: runs every bench/<name>.bench.ts (or the named ones),
+ * each in its own process one after another, so no two benchmarks share the two cores or a heap.
+ * Results are written to bench/results/ only with --record.
  */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
@@ -8,7 +9,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const wanted = process.argv.slice(2);
+const record = process.argv.includes('--record');
+const wanted = process.argv.slice(2).filter((a) => a !== '--record');
 const all = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .map((f) => f.slice(0, -'.bench.ts'.length))
@@ -23,6 +25,7 @@ for (const name of names) {
   console.log(`\n=== ${name}`);
   const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, `${name}.bench.ts`)], {
     stdio: 'inherit',
+    env: { ...process.env, CONVEYOR_BENCH_RECORD: record ? '1' : '0' },
   });
   if (run.status !== 0) {
     failed++;
