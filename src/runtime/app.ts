@@ -45,6 +45,8 @@ export class App extends EventEmitter<AppEvents> {
   readonly #core: AppCore;
   #closing: Promise<void> | undefined;
   #forced = false;
+  /** Pending run() calls, told when a close starts (from a signal or from code). */
+  readonly #runners = new Set<() => void>();
 
   constructor(options: AppOptions = {}) {
     super();
@@ -150,13 +152,19 @@ export class App extends EventEmitter<AppEvents> {
       this.#forced = true;
       const forced = Promise.allSettled(this.#consumers.map((c) => c.close({ force: true })));
       this.#closing ??= forced.then(() => this.#finish());
+      this.#wakeRunners();
       return forced.then(() => this.#closing);
     }
     this.#closing ??= (async () => {
       await Promise.allSettled(this.#consumers.map((c) => c.close()));
       await this.#finish();
     })();
+    this.#wakeRunners();
     return this.#closing;
+  }
+
+  #wakeRunners(): void {
+    for (const wake of [...this.#runners]) wake();
   }
 
   async #finish(): Promise<void> {
@@ -168,22 +176,43 @@ export class App extends EventEmitter<AppEvents> {
   }
 
   /**
-   * Runs until SIGINT or SIGTERM: the first signal closes gracefully, a second forces.
-   * Resolves once closed; the handlers are removed again.
+   * Runs until SIGINT/SIGTERM or `close()`: the first signal closes gracefully, a second forces.
+   * Keeps the process alive meanwhile (on memory:// or with idle consumers nothing else holds
+   * Node's event loop, and an unsettled top-level `await` would exit with code 13). Resolves once
+   * closed; the signal handlers are removed again.
    */
   run(): Promise<void> {
+    if (this.#closing) return this.#closing;
     return new Promise((resolve, reject) => {
       let signals = 0;
+      // A ref'd timer is the handle that keeps Node running; it does nothing when it fires.
+      const keepAlive = setInterval(() => {}, 2 ** 31 - 1);
       const onSignal = (signal: NodeJS.Signals) => {
         signals++;
         this.emit('warning', { error: new Error(`received ${signal}`), where: signals === 1 ? 'shutdown' : 'forced shutdown' });
-        const closing = this.close({ force: signals > 1 });
-        if (signals === 1) closing.then(cleanup).then(resolve, reject);
+        // A failed close reaches the caller through #closing (see onClose); no unhandled rejection here.
+        this.close({ force: signals > 1 }).catch(() => {});
       };
-      const cleanup = () => {
-        process.off('SIGINT', onSignal);
-        process.off('SIGTERM', onSignal);
+      const onClose = () => {
+        this.#runners.delete(onClose);
+        // Signal handlers stay until the close is done, so that a second signal forces instead of killing.
+        const done = () => {
+          clearInterval(keepAlive);
+          process.off('SIGINT', onSignal);
+          process.off('SIGTERM', onSignal);
+        };
+        this.#closing!.then(
+          () => {
+            done();
+            resolve();
+          },
+          (error: unknown) => {
+            done();
+            reject(error);
+          },
+        );
       };
+      this.#runners.add(onClose);
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
     });

@@ -3,6 +3,9 @@
  * nsqworker layout: `workers/<topic>/<channel>.ts` (or `.js`), each exporting a default handler
  * and optionally `message` (a definition; raw bytes without one) and `options` (consume
  * options). Runs until SIGINT/SIGTERM (graceful; a second signal forces).
+ *
+ * TypeScript files load through tsx's loader, registered on first need: Node 20 cannot import
+ * `.ts` at all, and Node 22's type stripping skips enums, parameter properties and tsconfig paths.
  */
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
@@ -36,8 +39,31 @@ export async function run(args: string[]): Promise<number> {
   return 0;
 }
 
-async function exportedApps(file: string): Promise<App[]> {
+const TYPESCRIPT = /\.[cm]?ts$/;
+let typescriptLoader: Promise<void> | undefined;
+
+/** Imports a user's module, registering tsx first when it is TypeScript. */
+async function importModule(file: string): Promise<Record<string, unknown>> {
+  if (TYPESCRIPT.test(file)) await (typescriptLoader ??= registerTypeScript());
   const mod = (await import(pathToFileURL(file).href)) as Record<string, unknown>;
+  // `export` in a file Node treats as CommonJS (no "type": "module") arrives as module.exports
+  // under `default`, the real default export one level down: unwrap it.
+  const exported = mod.default as Record<string, unknown> | null | undefined;
+  if (typeof exported === 'object' && exported !== null && exported.__esModule === true) return exported;
+  return mod;
+}
+
+async function registerTypeScript(): Promise<void> {
+  // Run from our own sources (`node --import tsx src/cli/main.ts`), a loader is already in place.
+  if (import.meta.url.endsWith('.ts')) return;
+  const [esm, cjs] = await Promise.all([import('tsx/esm/api'), import('tsx/cjs/api')]);
+  esm.register();
+  // A .ts file outside a "type": "module" package is CommonJS to Node: tsx's require hook loads it.
+  cjs.register();
+}
+
+async function exportedApps(file: string): Promise<App[]> {
+  const mod = await importModule(file);
   const apps = Object.values(mod).filter((v): v is App => v instanceof App);
   if (apps.length === 0) throw new ConveyorError('ERR_NOT_FOUND', `${file} exports no app() — export the App you built`);
   return apps;
@@ -54,7 +80,7 @@ async function workersApp(dir: string, url: string | undefined): Promise<App> {
       const match = /^(.+)\.(ts|js|mjs)$/.exec(file);
       if (!match || file.endsWith('.d.ts') || file.includes('.test.')) continue;
       const channel = match[1]!;
-      const mod = (await import(pathToFileURL(join(topicDir, file)).href)) as WorkerModule;
+      const mod = (await importModule(join(topicDir, file))) as WorkerModule;
       if (typeof mod.default !== 'function') {
         throw new ConveyorError('ERR_BAD_OPTIONS', `${join(topicDir, file)}: export a default handler (value, ctx) => ...`);
       }
