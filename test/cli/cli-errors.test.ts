@@ -4,6 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
+import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
 import { statsBase } from '../../src/cli/commands/stats.ts';
@@ -79,6 +80,25 @@ describe('conveyor stats', { concurrency: true }, () => {
     }
   });
 
+  test('nsqlookup:// shows every nsqd that nsqlookupd lists, found by the http_port /nodes gives', async (t) => {
+    // nsqlookupd's /nodes answer (nsqlookupd >= 1.0 shape), naming our broker; no nsqlookupd runs here.
+    const [host, httpPort] = broker.httpAddress.split(':') as [string, string];
+    const tcpPort = Number(broker.tcpAddress.split(':')[1]);
+    const lookupd = createHttpServer((req, res) => {
+      if (req.url !== '/nodes') return void res.writeHead(404).end();
+      res.writeHead(200, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ producers: [{ broadcast_address: host, hostname: 'h', tcp_port: tcpPort, http_port: Number(httpPort), version: '1.3.0', topics: [] }] }));
+    });
+    await new Promise<void>((resolve) => lookupd.listen(0, '127.0.0.1', resolve));
+    t.after(() => lookupd.close());
+    const topic = uniqueName('cli_lookup');
+    await fetch(`http://${broker.httpAddress}/topic/create?topic=${topic}`, { method: 'POST' });
+    const r = await cli(['stats', `nsqlookup://127.0.0.1:${(lookupd.address() as { port: number }).port}`]);
+    assert.equal(r.code, 0, r.err);
+    assert.match(r.out, new RegExp(`^nsqd http://${broker.httpAddress}\n`));
+    assert.match(r.out, new RegExp(`^${topic}\\s`, 'm'));
+  });
+
   test('a broker that is not there names the HTTP address it tried and how to give another', async () => {
     const port = await freePort();
     const r = await cli(['stats', `nsq://127.0.0.1:${port - 1}`]);
@@ -131,10 +151,10 @@ test('statsBase: where each URL is read from, or why it cannot be', () => {
   assert.equal(statsBase('nsq://10.0.0.5', undefined).base, 'http://10.0.0.5:4151');
   assert.equal(statsBase('nsq://10.0.0.5:4150', '10.0.0.5:9000').base, 'http://10.0.0.5:9000');
   assert.equal(statsBase('http://127.0.0.1:4151/', undefined).base, 'http://127.0.0.1:4151');
+  assert.deepEqual(statsBase('nsqlookup://10.0.0.6', undefined), { base: 'http://10.0.0.6:4161', why: 'nsqlookupd', lookup: true });
   for (const [url, pattern] of [
     ['embedded:///tmp/x', /per-process.*--data-dir/],
     ['kafka://127.0.0.1:9092', /cannot report kafka:\/\//],
-    ['nsqlookup://127.0.0.1:4161', /not nsqlookupd/],
     ['nope://x', /unknown transport scheme/],
   ] as const) {
     assert.throws(() => statsBase(url, undefined), (e: unknown) => isConveyorError(e) && e.code === 'ERR_BAD_URL' && pattern.test(e.message));
