@@ -134,6 +134,11 @@ describe('conveyor pub / tail mistakes', { concurrency: true }, () => {
     assertOneLine(r, /ERR_BAD_URL: memory:\/\/ is per-process/);
   });
 
+  test('tail given the HTTP API URL names the transport URL instead', async () => {
+    const r = await cli(['tail', `http://${broker.httpAddress}`, 't'], 10_000);
+    assertOneLine(r, /ERR_BAD_URL: `conveyor tail` connects by a transport URL such as nsq:\/\/127\.0\.0\.1:4150/);
+  });
+
   test('tail --count that is not a positive integer is refused instead of tailing forever', async () => {
     const r = await cli(['tail', `nsq://${broker.tcpAddress}`, uniqueName('cli_tail'), '--count', 'ten'], 10_000);
     assertOneLine(r, /ERR_BAD_OPTIONS: --count wants a positive integer/);

@@ -6,8 +6,7 @@ import { codecs } from '../../core/codecs/index.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import { HEADER } from '../../core/message.ts';
 import { newId } from '../../core/id.ts';
-import { parseTransportUrl } from '../../core/url.ts';
-import { inProcessOnly } from '../in-process.ts';
+import { checkCliUrl } from '../urls.ts';
 
 export const summary = 'publish a message: conveyor pub <url> <topic> [data|-] [--cbor|--raw]';
 
@@ -25,8 +24,7 @@ export async function run(args: string[]): Promise<number> {
     throw new ConveyorError('ERR_BAD_OPTIONS', `pub takes <url> <topic> [data], got ${positionals.length} arguments: quote the data, as in '{"a": 1}'`);
   }
   const [url, topic, data = '-'] = positionals as [string, string, string?];
-  const local = inProcessOnly(parseTransportUrl(url).scheme, 'pub');
-  if (local) throw local;
+  checkCliUrl(url, 'pub');
   const text = data === '-' ? readFileSync(0, 'utf8') : data;
   let body: Uint8Array;
   let contentType: string;

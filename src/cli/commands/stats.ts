@@ -11,7 +11,7 @@
 import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import { parseTransportUrl } from '../../core/url.ts';
-import { inProcessOnly } from '../in-process.ts';
+import { inProcessOnly } from '../urls.ts';
 
 export const summary = "show a broker's topics and channels: conveyor stats [nsq://127.0.0.1:4150 | nsqlookup://127.0.0.1:4161 | http://127.0.0.1:4151] [--http HOST:PORT] [--json]";
 

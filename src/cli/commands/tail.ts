@@ -8,8 +8,7 @@ import { connect } from '../../connect.ts';
 import { codecFor } from '../../core/codecs/index.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery } from '../../core/message.ts';
-import { parseTransportUrl } from '../../core/url.ts';
-import { inProcessOnly } from '../in-process.ts';
+import { checkCliUrl } from '../urls.ts';
 
 export const summary = 'print messages as they arrive: conveyor tail <url> <topic> [--channel c] [--count n]';
 
@@ -25,8 +24,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   }
   if (positionals.length > 2) throw new ConveyorError('ERR_BAD_OPTIONS', `tail takes <url> <topic>, got ${positionals.length} arguments: ${positionals.join(' ')}`);
   const [url, topic] = positionals as [string, string];
-  const local = inProcessOnly(parseTransportUrl(url).scheme, 'tail');
-  if (local) throw local;
+  checkCliUrl(url, 'tail');
   const channel = values.channel ?? `tail-${process.pid}#ephemeral`;
   const limit = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
   if (values.count !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new ConveyorError('ERR_BAD_OPTIONS', `--count wants a positive integer, got ${JSON.stringify(values.count)}`);
