@@ -55,7 +55,23 @@ async function main(argv: string[]): Promise<number> {
     return 2;
   }
   const command = await load();
-  return command.run(args);
+  try {
+    return await command.run(args);
+  } catch (error) {
+    // node:util parseArgs rejects an unknown option or a missing value with a TypeError whose
+    // code starts ERR_PARSE_ARGS_: a usage mistake, so one line and the usage, not a stack.
+    const code = (error as { code?: unknown })?.code;
+    if (typeof code !== 'string' || !code.startsWith('ERR_PARSE_ARGS_')) throw error;
+    process.stderr.write(`conveyor ${name}: ${(error as Error).message}\n${usageOf(name, command.summary)}\n`);
+    return 2;
+  }
+}
+
+/** A command's summary ends with its synopsis after the first ': ' where it has one. */
+function usageOf(name: string, summary: string): string {
+  const i = summary.indexOf(': conveyor ');
+  const synopsis = i >= 0 ? `usage: ${summary.slice(i + 2)}` : `usage: conveyor ${name} [options]`;
+  return `${synopsis}  (conveyor ${name} --help for every option)`;
 }
 
 main(process.argv.slice(2)).then(

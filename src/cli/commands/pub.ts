@@ -6,6 +6,7 @@ import { codecs } from '../../core/codecs/index.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import { HEADER } from '../../core/message.ts';
 import { newId } from '../../core/id.ts';
+import { checkCliUrl } from '../urls.ts';
 
 export const summary = 'publish a message: conveyor pub <url> <topic> [data|-] [--cbor|--raw]';
 
@@ -19,7 +20,11 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write('usage: conveyor pub <url> <topic> [data|-] [--cbor | --raw] [--header k=v ...]\n  data is JSON (default), read from stdin with -\n');
     return values.help ? 0 : 2;
   }
+  if (positionals.length > 3) {
+    throw new ConveyorError('ERR_BAD_OPTIONS', `pub takes <url> <topic> [data], got ${positionals.length} arguments: quote the data, as in '{"a": 1}'`);
+  }
   const [url, topic, data = '-'] = positionals as [string, string, string?];
+  checkCliUrl(url, 'pub');
   const text = data === '-' ? readFileSync(0, 'utf8') : data;
   let body: Uint8Array;
   let contentType: string;
@@ -31,7 +36,7 @@ export async function run(args: string[]): Promise<number> {
     try {
       value = JSON.parse(text);
     } catch (cause) {
-      throw new ConveyorError('ERR_DECODE', `the data is not JSON: ${(cause as Error).message}`, { cause });
+      throw new ConveyorError('ERR_DECODE', `the data is not JSON (${(cause as Error).message}); to send it as bytes, add --raw`, { cause });
     }
     body = values.cbor ? codecs.cbor.encode(value) : codecs.json.encode(value);
     contentType = values.cbor ? 'application/cbor' : 'application/json';

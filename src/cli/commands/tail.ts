@@ -6,7 +6,9 @@
 import { parseArgs } from 'node:util';
 import { connect } from '../../connect.ts';
 import { codecFor } from '../../core/codecs/index.ts';
+import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery } from '../../core/message.ts';
+import { checkCliUrl } from '../urls.ts';
 
 export const summary = 'print messages as they arrive: conveyor tail <url> <topic> [--channel c] [--count n]';
 
@@ -20,9 +22,12 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     process.stdout.write('usage: conveyor tail <url> <topic> [--channel name] [--count n]\n');
     return values.help ? 0 : 2;
   }
+  if (positionals.length > 2) throw new ConveyorError('ERR_BAD_OPTIONS', `tail takes <url> <topic>, got ${positionals.length} arguments: ${positionals.join(' ')}`);
   const [url, topic] = positionals as [string, string];
+  checkCliUrl(url, 'tail');
   const channel = values.channel ?? `tail-${process.pid}#ephemeral`;
   const limit = values.count === undefined ? Number.POSITIVE_INFINITY : Number(values.count);
+  if (values.count !== undefined && !(Number.isInteger(limit) && limit >= 1)) throw new ConveyorError('ERR_BAD_OPTIONS', `--count wants a positive integer, got ${JSON.stringify(values.count)}`);
   const transport = await connect(url);
   let seen = 0;
   let finish!: () => void;

@@ -22,8 +22,8 @@ const PROTO = [0x5f, 0x5f, 0x70, 0x72, 0x6f, 0x74, 0x6f, 0x5f, 0x5f];
 
 /**
  * Throws ERR_DECODE unless `buf` holds exactly one well-formed CBOR data item nested at most
- * `maxDepth` deep and no text string "__proto__" (cbor-x assigns map keys onto plain objects,
- * where that key would replace the prototype).
+ * `maxDepth` deep and no text string "__proto__" (cbor-x 1.6.9 silently renames that key to
+ * "__proto_"; older versions assigned it onto the object, replacing the prototype).
  */
 export function scanCbor(buf: Uint8Array, maxDepth: number): void {
   remaining.length = 0;

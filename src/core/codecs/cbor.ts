@@ -27,7 +27,7 @@ export function cborCodec(limits: Partial<DecodeLimits> = {}): Codec {
       if (bytes.length > maxBytes) {
         throw new ConveyorError('ERR_TOO_LARGE', `CBOR body of ${bytes.length} bytes exceeds the ${maxBytes}-byte limit`);
       }
-      // Also refuses "__proto__" text, which cbor-x would assign onto a plain object's prototype.
+      // Also refuses "__proto__" text, which cbor-x would silently rename to "__proto_".
       scanCbor(bytes, maxDepth);
       try {
         return decoder.decode(bytes);

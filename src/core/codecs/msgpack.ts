@@ -27,8 +27,8 @@ export function msgpackCodec(limits: Partial<DecodeLimits> = {}): Codec {
       if (bytes.length > maxBytes) {
         throw new ConveyorError('ERR_TOO_LARGE', `MessagePack body of ${bytes.length} bytes exceeds the ${maxBytes}-byte limit`);
       }
-      // The library silently drops a "__proto__" key; we refuse the body instead, so that no
-      // data disappears unseen.
+      // @msgpack/msgpack 3.1.3 throws on a "__proto__" key (older versions dropped it silently);
+      // refusing first keeps that a typed ERR_DECODE whatever the installed version does.
       if (Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).indexOf(PROTO_STR) !== -1) {
         throw new ConveyorError('ERR_DECODE', 'MessagePack map key "__proto__" is not allowed');
       }
