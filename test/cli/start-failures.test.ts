@@ -79,7 +79,7 @@ describe('conveyor start: failures are clear, fast, and free their ports', () =>
     });
     assert.equal(exit.code, 1, `exit code; stderr: ${exit.err}`);
     assert.ok(exit.ms < 10_000, `took ${exit.ms} ms`);
-    assert.match(exit.err, /ERR_MISSING_DEPENDENCY: .*"@electric-sql\/pglite": run `npm install @electric-sql\/pglite`/);
+    assert.match(exit.err, /ERR_MISSING_DEPENDENCY: .*"@electric-sql\/pglite": run `npm install @electric-sql\/pglite`, or archive into a PostgreSQL server with --pg /);
     assert.doesNotMatch(exit.err, /zod/);
     for (const port of ports) assert.ok(await bindable(port), `port ${port} is still held`);
   });

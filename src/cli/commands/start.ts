@@ -6,6 +6,7 @@
  * `conveyor load` drives it. Ctrl-C stops it gracefully.
  */
 import { parseArgs } from 'node:util';
+import { ConveyorError, isConveyorError } from '../../core/errors.ts';
 import { Engine } from '../../engine/engine.ts';
 import { type Gateway, gateway } from '../../gateway/index.ts';
 import { type App, app } from '../../runtime/app.ts';
@@ -97,6 +98,12 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     running = { broker, pipeline, gw, sink, archived };
   } catch (error) {
     await closeStarted();
+    if (!values.pg && isConveyorError(error) && error.code === 'ERR_MISSING_DEPENDENCY') {
+      throw new ConveyorError('ERR_MISSING_DEPENDENCY', `${error.message}, or archive into a PostgreSQL server with --pg postgres://user@host/db`, {
+        cause: error,
+        ...(error.details ? { details: error.details } : {}),
+      });
+    }
     throw error;
   }
   const { broker, pipeline, gw, sink, archived } = running;
