@@ -22,8 +22,9 @@ export interface AppOptions {
   /** @default true when the app connected the transport itself, false for one passed in */
   ownsTransport?: boolean;
   /**
-   * Where dead letters are logged, rate-limited (the first per dead topic and error code in each
-   * 10 s window in full, then a count); `false` for no log (listen to `dead` yourself).
+   * Where dead letters (and discards, with `deadLetter: false`) are logged, rate-limited: the first
+   * per dead topic and error code in each 10 s window in full, then a count. `false` for no log
+   * (listen to `dead` and `discarded` yourself).
    * @default a line on stderr
    */
   deadLetterLog?: false | ((line: string) => void);
@@ -74,6 +75,8 @@ export class App extends EventEmitter<AppEvents> {
       const log = deadLetterLog(write);
       this.#deadLog = log;
       this.on('dead', (event) => log.dead(event));
+      // Acked without a dead-letter copy: the log line is the only trace such a message leaves.
+      this.on('discarded', (event) => log.dead({ ...event, deadTopic: 'nowhere (discarded: deadLetter is false)' }));
     }
   }
 

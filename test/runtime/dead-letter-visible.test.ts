@@ -76,7 +76,7 @@ describe('dead-letter log', () => {
     assert.match(metrics, /^# TYPE conveyor_consumer_dead_total counter$/m);
   });
 
-  test('by default an app logs dead letters on stderr; deadLetterLog: false keeps it quiet, the count still moves', async (t) => {
+  test('by default an app logs dead letters on stderr; deadLetterLog: false keeps it quiet; discards are logged too', async (t) => {
     const url = `memory://${uniqueName('dl')}?scanIntervalMs=5`;
     const topic = uniqueName('ev');
     const Ev = defineMessage({ name: 'ev', topic, schema: z.object({ n: z.number() }) });
@@ -101,5 +101,17 @@ describe('dead-letter log', () => {
     await waitFor(() => loud.stats()[0]!.dead === 1 && quiet.stats()[0]!.dead === 1, 'dead counted on both', 5000);
     assert.equal(written.length, 1, written.join(''));
     assert.match(written[0]!, new RegExp(`on ${topic}/loud .*ERR_PERMANENT: nope\n$`));
+
+    // With dead-lettering off the message is acked with no copy anywhere: the log line is its trace.
+    const lines: string[] = [];
+    const discarding = app({ url, deadLetterLog: (l) => lines.push(l) });
+    t.after(() => discarding.close({ force: true }));
+    await discarding.consume(Ev, { channel: 'discard', deadLetter: false }, () => {
+      throw new PermanentError('gone');
+    });
+    await discarding.publish(Ev, { n: 2 });
+    await waitFor(() => discarding.stats()[0]!.discarded === 1, 'discarded counted', 5000);
+    assert.equal(lines.length, 1, lines.join('\n'));
+    assert.match(lines[0]!, new RegExp(`on ${topic}/discard after 1 attempt → nowhere \\(discarded: deadLetter is false\\): ERR_PERMANENT: gone`));
   });
 });
