@@ -51,9 +51,9 @@ export class App extends EventEmitter<AppEvents> {
   readonly #publisher: Publisher;
   readonly #consumers: Array<Consumer<any> | BatchConsumer<any>> = [];
   readonly #core: AppCore;
+  readonly #deadLog: DeadLetterLog | undefined;
   #closing: Promise<void> | undefined;
   #forced = false;
-  readonly #deadLog: DeadLetterLog | undefined;
 
   constructor(options: AppOptions = {}) {
     super();
