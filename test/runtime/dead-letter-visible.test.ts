@@ -115,3 +115,24 @@ describe('dead-letter log', () => {
     assert.match(lines[0]!, new RegExp(`on ${topic}/discard after 1 attempt → nowhere \\(discarded: deadLetter is false\\): ERR_PERMANENT: gone`));
   });
 });
+
+test('a body that decodes to an array, a primitive or null names what it decoded to; an object keeps the schema words', () => {
+  const Ev = defineMessage({ name: 'ev', schema: z.object({ at: z.number() }) });
+  const json = { [HEADER.contentType]: 'application/json' };
+  const reason = (text: string) => {
+    try {
+      Ev.decode(new TextEncoder().encode(text), json);
+    } catch (e) {
+      assert.equal((e as ConveyorError).code, 'ERR_SCHEMA');
+      return (e as Error).message;
+    }
+    assert.fail(`${text} decoded`);
+  };
+  assert.match(reason('[1,2]'), /^ev: the body \(content-type application\/json\) decoded to an array of 2 items, which the schema rejects: /);
+  assert.match(reason('"x"'), /decoded to a string, which the schema rejects/);
+  assert.match(reason('null'), /decoded to null, which the schema rejects/);
+  assert.equal(reason('{"at":"1"}'), 'ev: at "at": Invalid input: expected number, received string');
+  // A schema that takes bytes still gets them.
+  const Bytes = defineMessage({ name: 'b', codec: 'application/octet-stream', schema: z.instanceof(Uint8Array) });
+  assert.deepEqual(Bytes.decode(new Uint8Array([1, 2]), { [HEADER.contentType]: 'application/octet-stream' }), new Uint8Array([1, 2]));
+});
