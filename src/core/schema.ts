@@ -90,6 +90,29 @@ export function defineMessage<S extends StandardSchemaV1>(
     return result.value as T;
   }
 
+  /**
+   * Validates what a body decoded to. A schema handed bytes or an array reports what it read
+   * through their prototypes (`at "at": expected number, received function` for a raw body:
+   * that is Uint8Array.prototype.at), so a failure names what the body really was instead.
+   */
+  function validateBody(value: unknown, contentType: string | undefined): T {
+    try {
+      return validate(value);
+    } catch (error) {
+      if (!(error instanceof ConveyorError) || error.code !== 'ERR_SCHEMA') throw error;
+      const what = describeBody(value);
+      if (what === undefined) throw error;
+      const type = contentType ?? codec.contentType;
+      throw new ConveyorError(
+        'ERR_SCHEMA',
+        value instanceof Uint8Array
+          ? `${name}: the body is ${what} (content-type ${type}), not an encoded ${name}; publish it as ${codec.contentType} or JSON, not as raw bytes`
+          : `${name}: the body (content-type ${type}) decoded to ${what}, which the schema rejects: ${error.message.slice(name.length + 2)}`,
+        { cause: error, details: { ...error.details, body: what, contentType: type } },
+      );
+    }
+  }
+
   return {
     name,
     version,
@@ -104,7 +127,7 @@ export function defineMessage<S extends StandardSchemaV1>(
       const contentType = headers[HEADER.contentType];
       const value = (contentType === undefined || contentType === codec.contentType ? codec : codecFor(contentType)).decode(body);
       const written = readVersion(name, headers[HEADER.version]);
-      if (written === version) return validate(value);
+      if (written === version) return validateBody(value, contentType);
       if (written > version) {
         throw new ConveyorError('ERR_VERSION', `${name}: message is version ${written}, this code knows up to ${version}`, {
           details: { written, known: version },
@@ -121,9 +144,21 @@ export function defineMessage<S extends StandardSchemaV1>(
           });
         }
       }
-      return validate(current);
+      return validateBody(current, contentType);
     },
   };
+}
+
+/** What a decoded body is, when that is not a plain object (a schema's own words mislead then). */
+function describeBody(value: unknown): string | undefined {
+  if (value instanceof Uint8Array) {
+    const preview = new TextDecoder('utf-8', { fatal: false }).decode(value.subarray(0, 32));
+    return `${value.length} raw byte${value.length === 1 ? '' : 's'} (${JSON.stringify(preview)}${value.length > 32 ? '…' : ''})`;
+  }
+  if (Array.isArray(value)) return `an array of ${value.length} item${value.length === 1 ? '' : 's'}`;
+  if (value === null) return 'null';
+  if (typeof value !== 'object') return `a ${typeof value}`;
+  return undefined;
 }
 
 function readVersion(name: string, header: string | undefined): number {

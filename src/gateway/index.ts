@@ -24,6 +24,7 @@ import { newId } from '../core/id.ts';
 import { HEADER, type OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
+import { consumerPrometheus, hasConsumerStats } from './consumer-metrics.ts';
 import { Metrics } from './metrics.ts';
 
 export interface GatewayOptions {
@@ -120,10 +121,11 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     } else if (req.method === 'GET' && url === '/healthz') {
       route = Promise.resolve(send(res, 200, { status: 'ok' }));
     } else if (req.method === 'GET' && url === '/stats') {
-      route = Promise.resolve(options.extraStats?.()).then((extra) => send(res, 200, { ...metrics.snapshot(), concurrent, ...extra }));
+      const consumers = hasConsumerStats(source) ? { consumers: source.stats() } : {};
+      route = Promise.resolve(options.extraStats?.()).then((extra) => send(res, 200, { ...metrics.snapshot(), concurrent, ...consumers, ...extra }));
     } else if (req.method === 'GET' && url === '/metrics') {
       res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metrics.prometheus(concurrent));
+      res.end(metrics.prometheus(concurrent) + (hasConsumerStats(source) ? consumerPrometheus(source.stats()) : ''));
       route = Promise.resolve();
     } else route = Promise.reject(new HttpError(404, `no route for ${req.method} ${url}`));
     route.then(

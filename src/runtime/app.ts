@@ -7,6 +7,7 @@ import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
 import { type BatchHandler, BatchConsumer } from './batch-consumer.ts';
 import { type AppCore, Consumer, type ConsumerStats } from './consumer.ts';
+import { type DeadLetterLog, deadLetterLog } from './dead-letter-log.ts';
 import { MemoryDedupStore } from './dedup-store.ts';
 import type { AppEvents } from './events.ts';
 import { type ConsumeBatchOptions, type ConsumeOptions, resolveConsumeOptions } from './options.ts';
@@ -20,6 +21,13 @@ export interface AppOptions {
   transport?: Transport;
   /** @default true when the app connected the transport itself, false for one passed in */
   ownsTransport?: boolean;
+  /**
+   * Where dead letters (and discards, with `deadLetter: false`) are logged, rate-limited: the first
+   * per dead topic and error code in each 10 s window in full, then a count. `false` for no log
+   * (listen to `dead` and `discarded` yourself).
+   * @default a line on stderr
+   */
+  deadLetterLog?: false | ((line: string) => void);
 }
 
 /**
@@ -43,6 +51,7 @@ export class App extends EventEmitter<AppEvents> {
   readonly #publisher: Publisher;
   readonly #consumers: Array<Consumer<any> | BatchConsumer<any>> = [];
   readonly #core: AppCore;
+  readonly #deadLog: DeadLetterLog | undefined;
   #closing: Promise<void> | undefined;
   #forced = false;
   /** Pending run() calls, told when a close starts (from a signal or from code). */
@@ -62,6 +71,15 @@ export class App extends EventEmitter<AppEvents> {
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       listening: (event) => this.listenerCount(event) > 0,
     };
+    // A dead letter is data the pipeline gave up on: never silent by default.
+    if (options.deadLetterLog !== false) {
+      const write = options.deadLetterLog ?? ((line: string) => process.stderr.write(`${line}\n`));
+      const log = deadLetterLog(write);
+      this.#deadLog = log;
+      this.on('dead', (event) => log.dead(event));
+      // Acked without a dead-letter copy: the log line is the only trace such a message leaves.
+      this.on('discarded', (event) => log.dead({ ...event, deadTopic: 'nowhere (discarded: deadLetter is false)' }));
+    }
   }
 
   /** The app's transport, connected on first use. */
@@ -169,6 +187,7 @@ export class App extends EventEmitter<AppEvents> {
 
   async #finish(): Promise<void> {
     await this.#publisher.drain();
+    this.#deadLog?.flush();
     if (this.#transport && (this.#options.ownsTransport ?? !this.#options.transport)) {
       const transport = await this.#transport.catch(() => undefined);
       await transport?.close();

@@ -6,11 +6,12 @@
  * `conveyor load` drives it. Ctrl-C stops it gracefully.
  */
 import { parseArgs } from 'node:util';
+import { ConveyorError, isConveyorError } from '../../core/errors.ts';
 import { Engine } from '../../engine/engine.ts';
-import { gateway } from '../../gateway/index.ts';
-import { app } from '../../runtime/app.ts';
-import { startBroker } from '../../server/index.ts';
-import { postgresSink } from '../../sinks/postgres/index.ts';
+import { type Gateway, gateway } from '../../gateway/index.ts';
+import { type App, app } from '../../runtime/app.ts';
+import { type Broker, startBroker } from '../../server/index.ts';
+import { type PostgresSink, postgresSink } from '../../sinks/postgres/index.ts';
 import { MemoryTransport } from '../../transports/memory/transport.ts';
 import { Event, type EventValue } from '../reference.ts';
 
@@ -44,44 +45,76 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  const engine = new Engine();
-  const broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
-  const pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
-  const sink = postgresSink<EventValue>({
-    ...(values.pg ? { url: values.pg } : { dataDir: values['pg-dir'] }),
-    table: 'events',
-    columns: {
-      kind: { type: 'text', value: (e) => e.kind },
-      user_id: { type: 'int8', value: (e) => e.user },
-      at: { type: 'timestamptz', value: (e) => new Date(e.at).toISOString() },
-      payload: { type: 'text', value: (e) => e.payload ?? null },
-    },
-  });
-  await sink.exec('CREATE TABLE IF NOT EXISTS events (id text PRIMARY KEY, kind text NOT NULL, user_id int8, at timestamptz, payload text)');
+  const out = (line: string) => process.stdout.write(`${line}\n`);
+  // What started, to close in reverse order: a start that fails half-way frees its ports and
+  // exits non-zero instead of hanging with a broker nobody can use.
+  const started: Array<[string, () => Promise<unknown>]> = [];
+  const closeStarted = async () => {
+    for (const [what, close] of started.reverse()) {
+      await close().catch((error: unknown) => process.stderr.write(`conveyor: closing ${what}: ${(error as Error).message}\n`));
+    }
+    started.length = 0;
+  };
   const counts = new Map<string, number>();
   let counted = 0;
-  await pipeline.consumeBatch(Event, { channel: 'archive', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 500, concurrency: 2 } }, sink.handler);
-  await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000 }, (e) => {
-    counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
-    counted++;
-  });
-  const archived = async () => Number((await sink.query<{ n: string }>('SELECT count(*) AS n FROM events'))[0]!.n);
-  const [gwHost, gwPort] = splitAddress(values.gateway);
-  const gw = await gateway({
-    transport: pipeline,
-    topics: { events: Event },
-    host: gwHost,
-    port: gwPort,
-    extraStats: async () => ({ pipeline: { archived: await archived(), counted, counts: Object.fromEntries(counts) } }),
-  });
-  const out = (line: string) => process.stdout.write(`${line}\n`);
+  let running: Running;
+  try {
+    // The database first: it is what most often fails (a missing PGlite, a wrong URL), and then
+    // nothing else has been started yet.
+    const sink = postgresSink<EventValue>({
+      ...(values.pg ? { url: values.pg } : { dataDir: values['pg-dir'] }),
+      table: 'events',
+      columns: {
+        kind: { type: 'text', value: (e) => e.kind },
+        user_id: { type: 'int8', value: (e) => e.user },
+        at: { type: 'timestamptz', value: (e) => new Date(e.at).toISOString() },
+        payload: { type: 'text', value: (e) => e.payload ?? null },
+      },
+    });
+    started.push(['the database', () => sink.close()]);
+    await sink.exec('CREATE TABLE IF NOT EXISTS events (id text PRIMARY KEY, kind text NOT NULL, user_id int8, at timestamptz, payload text)');
+    const engine = new Engine();
+    const broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
+    started.push(['the broker', () => broker.close()]);
+    const pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
+    started.push(['the pipeline', () => pipeline.close()]);
+    await pipeline.consumeBatch(Event, { channel: 'archive', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 500, concurrency: 2 } }, sink.handler);
+    await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000 }, (e) => {
+      counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
+      counted++;
+    });
+    const archived = async () => Number((await sink.query<{ n: string }>('SELECT count(*) AS n FROM events'))[0]!.n);
+    const [gwHost, gwPort] = splitAddress(values.gateway);
+    const gw = await gateway({
+      transport: pipeline,
+      topics: { events: Event },
+      host: gwHost,
+      port: gwPort,
+      extraStats: async () => ({
+        pipeline: { archived: await archived(), counted, counts: Object.fromEntries(counts), dead: dead(pipeline) },
+      }),
+    });
+    started.push(['the gateway', () => gw.close()]);
+    running = { broker, pipeline, gw, sink, archived };
+  } catch (error) {
+    await closeStarted();
+    if (!values.pg && isConveyorError(error) && error.code === 'ERR_MISSING_DEPENDENCY') {
+      throw new ConveyorError('ERR_MISSING_DEPENDENCY', `${error.message}, or archive into a PostgreSQL server with --pg postgres://user@host/db`, {
+        cause: error,
+        ...(error.details ? { details: error.details } : {}),
+      });
+    }
+    throw error;
+  }
+  const { broker, pipeline, gw, sink, archived } = running;
   out(`conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})`);
   out(`conveyor: gateway on ${gw.url} — POST ${gw.url}/v1/topics/events  {"kind":"click","user":1,"at":${Date.now()}}`);
   out(`conveyor: archiving into ${values.pg ? values.pg : `embedded PostgreSQL at ${values['pg-dir']}`}; drive it with: npm run load`);
+  out(`conveyor: bad messages go to events.dead; read them with: conveyor tail nsq://${broker.tcpAddress} events.dead`);
   const timer = setInterval(async () => {
     const published = (gw.stats().messages as Record<string, number>).events ?? 0;
     const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${k}=${n}`).join(' ');
-    out(`published ${published}  archived ${await archived().catch(() => '?')}  counted ${counted}  ${top}`);
+    out(`published ${published}  archived ${await archived().catch(() => '?')}  counted ${counted}  dead ${dead(pipeline)}  ${top}`);
   }, Number(values.every) * 1000);
   await new Promise<void>((resolve) => {
     if (stop) stop.addEventListener('abort', () => resolve(), { once: true });
@@ -101,6 +134,19 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   out(`conveyor: stopped; archived ${await archived()} events`);
   await sink.close();
   return 0;
+}
+
+interface Running {
+  broker: Broker;
+  pipeline: App;
+  gw: Gateway;
+  sink: PostgresSink<EventValue>;
+  archived: () => Promise<number>;
+}
+
+/** Dead letters across the pipeline's consumers (each also logged by the app, rate-limited). */
+function dead(pipeline: App): number {
+  return pipeline.stats().reduce((n, c) => n + c.dead, 0);
 }
 
 function splitAddress(address: string): [string, number] {

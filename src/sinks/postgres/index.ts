@@ -13,6 +13,7 @@
  * the default needs no server.
  */
 import { mkdirSync } from 'node:fs';
+import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { ConveyorError } from '../../core/errors.ts';
 import { loadOptional } from '../../core/optional.ts';
@@ -101,6 +102,10 @@ export class PostgresSink<T> {
         this.#db = db;
         return db;
       } catch (cause) {
+        // A missing client, a wrong role or password, or a database that does not exist will not
+        // appear by waiting: say so at once instead of after connectTimeoutMs.
+        const permanent = permanentConnectError(cause, this.#o.url);
+        if (permanent) throw permanent;
         if (Date.now() + delay > deadline) {
           throw new ConveyorError('ERR_SINK', `postgresSink: database not reachable within ${this.#o.connectTimeoutMs} ms: ${(cause as Error).message}`, { cause });
         }
@@ -114,7 +119,7 @@ export class PostgresSink<T> {
     if (this.#o.url) {
       const pg = await loadOptional<typeof import('pg')>('pg', 'postgresSink');
       const Pool = (pg as unknown as { default?: typeof import('pg') }).default?.Pool ?? pg.Pool;
-      const pool = new Pool({ connectionString: this.#o.url, max: this.#o.poolSize, connectionTimeoutMillis: 5000 });
+      const pool = new Pool({ connectionString: this.#o.url, max: this.#o.poolSize, connectionTimeoutMillis: 5000, ...defaultUser(this.#o.url) });
       // A dropped connection is replaced by the pool; the failing query reports it.
       pool.on('error', () => {});
       return { query: (sql, params) => pool.query(sql, params), close: () => pool.end() };
@@ -148,6 +153,48 @@ export class PostgresSink<T> {
   }
 }
 
+
+/**
+ * libpq's rule for a URL without a user name: $PGUSER, else the operating-system user. node-postgres
+ * only reads $USER, which is unset in many containers and services, and then sends no user at all.
+ */
+function defaultUser(url: string): { user?: string } {
+  let named: string;
+  try {
+    named = new URL(url).username;
+  } catch {
+    return {}; // not a URL (a key=value string): node-postgres parses it
+  }
+  if (named) return {};
+  const user = process.env.PGUSER || safeOsUser();
+  return user ? { user } : {};
+}
+
+function safeOsUser(): string | undefined {
+  try {
+    return userInfo().username;
+  } catch {
+    return undefined;
+  }
+}
+
+/** SQLSTATE class 28 (authorization) and 3D000 (no such database): waiting will not help. */
+function permanentConnectError(cause: unknown, url: string | undefined): ConveyorError | undefined {
+  if (cause instanceof ConveyorError && !cause.retryable) return cause;
+  const code = (cause as { code?: unknown })?.code;
+  if (typeof code !== 'string' || !(code.startsWith('28') || code === '3D000')) return undefined;
+  let who = '';
+  if (url) {
+    try {
+      if (!new URL(url).username) who = ` (the URL names no user; used ${process.env.PGUSER ? `$PGUSER="${process.env.PGUSER}"` : `the OS user "${safeOsUser() ?? '?'}"`}, as libpq does)`;
+    } catch {}
+  }
+  return new ConveyorError('ERR_SINK', `postgresSink: PostgreSQL refused the connection: ${(cause as Error).message}${who}`, {
+    cause,
+    retryable: false,
+    details: { sqlstate: code },
+  });
+}
 /**
  * @example
  * const sink = postgresSink({ url: 'postgres://127.0.0.1/test', table: 'frames',
