@@ -2,7 +2,7 @@ import { ConveyorError, isConveyorError, isRetryable } from '../core/errors.ts';
 import type { Delivery } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Subscription } from '../core/transport.ts';
-import { backoffDelay } from './backoff.ts';
+import { backoffDelay, type OutageProbe, waitForRetry } from './backoff.ts';
 import type { PublishFn } from './context.ts';
 import { type AppCore, type ConsumerStats, emptyStats } from './consumer.ts';
 import { deadHeaders } from './middleware/dead-letter.ts';
@@ -31,7 +31,11 @@ export interface BatchContext {
   readonly signal: AbortSignal;
 }
 
-export type BatchHandler<T> = (values: T[], context: BatchContext) => unknown;
+/**
+ * A batch handler. It may carry a `probe` (a sink's cheap "is the database back?"): during an
+ * outage the batch is then retried as soon as the probe succeeds, not after the whole backoff.
+ */
+export type BatchHandler<T> = ((values: T[], context: BatchContext) => unknown) & { probe?: OutageProbe };
 
 interface Item {
   delivery: Delivery;
@@ -158,7 +162,8 @@ export class BatchConsumer<T> {
         if (outage || (isRetryable(error) && retries < this.#options.attempts)) {
           const delayMs = backoffDelay(this.#options.backoff, Math.min(retries, 30));
           this.#core.emit('retry', { delivery: items[0]!.delivery, error: asError(error), delayMs });
-          await this.#sleep(delayMs);
+          // An outage with a probe: retry once the dependency answers; the backoff is only the upper bound.
+          await waitForRetry(delayMs, this.#controller.signal, outage ? this.#handler.probe : undefined);
           continue;
         }
         if (items.length > 1) {
@@ -213,20 +218,6 @@ export class BatchConsumer<T> {
   /** Force close: what was not committed goes back to the broker. */
   #release(items: Item[]): void {
     for (const item of items) if (this.#held.has(item.delivery)) this.#settle(item.delivery, 'nack');
-  }
-
-  #sleep(ms: number): Promise<void> {
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      this.#controller.signal.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          resolve();
-        },
-        { once: true },
-      );
-    });
   }
 
   /**

@@ -9,6 +9,10 @@
  * and 23) are non-retryable, so the runtime splits the batch until the bad row stands alone and
  * dead-letters it.
  *
+ * While the database is unreachable the handler's `probe` runs `SELECT 1` every
+ * `probeIntervalMs` (one at a time per sink), so the runtime retries the held batch as soon as
+ * the database answers instead of sleeping out a backoff that has grown to seconds.
+ *
  * With no `url`, it runs on embedded PostgreSQL (`@electric-sql/pglite`) in a data directory, so
  * the default needs no server.
  */
@@ -17,7 +21,7 @@ import { userInfo } from 'node:os';
 import { resolve } from 'node:path';
 import { ConveyorError } from '../../core/errors.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { BatchContext, BatchMessage } from '../../runtime/batch-consumer.ts';
+import type { BatchContext, BatchHandler, BatchMessage } from '../../runtime/batch-consumer.ts';
 
 export interface Column<T> {
   /** PostgreSQL type of the column and of the array unnest reads, e.g. 'text', 'int8', 'jsonb', 'timestamptz'. */
@@ -39,6 +43,12 @@ export interface PostgresSinkOptions<T> {
   connectTimeoutMs?: number;
   /** Connections in the pool (real PostgreSQL). @default 2 */
   poolSize?: number;
+  /**
+   * While the database is unreachable, how often it is probed (`SELECT 1`), ms; also the retry
+   * interval of `start()`. The first commit after an outage comes at most about this long after
+   * the database is back. @default 250
+   */
+  probeIntervalMs?: number;
 }
 
 interface Db {
@@ -53,6 +63,7 @@ export class PostgresSink<T> {
   readonly #names: string[];
   readonly #sql: string;
   #db: Db | undefined;
+  #probing: Promise<boolean> | undefined;
 
   constructor(options: PostgresSinkOptions<T>) {
     const problems: string[] = [];
@@ -63,9 +74,12 @@ export class PostgresSink<T> {
       if (!/^[a-z0-9_ ]+(\[\])?$/i.test(col?.type ?? '')) problems.push(`columns.${name}.type: not a type name`);
       if (typeof col?.value !== 'function') problems.push(`columns.${name}.value: must be a function`);
     }
+    if (options.probeIntervalMs !== undefined && !(Number.isFinite(options.probeIntervalMs) && options.probeIntervalMs >= 10)) {
+      problems.push(`probeIntervalMs: must be a number ≥ 10, got ${JSON.stringify(options.probeIntervalMs)}`);
+    }
     if (idColumn in (options.columns ?? {})) problems.push(`columns.${idColumn}: the id column is filled from the message id`);
     if (problems.length) throw new ConveyorError('ERR_BAD_OPTIONS', `postgresSink: ${problems.join('; ')}`, { details: { problems } });
-    this.#o = { idColumn, connectTimeoutMs: 30_000, poolSize: 2, ...options };
+    this.#o = { idColumn, connectTimeoutMs: 30_000, poolSize: 2, probeIntervalMs: 250, ...options };
     this.#names = Object.keys(options.columns);
     const all = [idColumn, ...this.#names];
     const types = ['text', ...this.#names.map((n) => options.columns[n]!.type)];
@@ -73,10 +87,32 @@ export class PostgresSink<T> {
       `INSERT INTO ${options.table} (${all.join(', ')}) ` +
       `SELECT * FROM unnest(${types.map((t, i) => `$${i + 1}::${t}[]`).join(', ')}) ` +
       `ON CONFLICT (${idColumn}) DO NOTHING`;
+    this.handler = Object.assign((values: T[], ctx: BatchContext): Promise<void> => this.#write(values, ctx), {
+      probe: { intervalMs: this.#o.probeIntervalMs, ready: () => this.#probe() },
+    });
   }
 
-  /** The batch handler for `app.consumeBatch`: resolves after commit. */
-  readonly handler = async (values: T[], ctx: BatchContext): Promise<void> => {
+  /** The batch handler for `app.consumeBatch`: resolves after commit. Carries the outage probe. */
+  readonly handler: BatchHandler<T>;
+
+  /**
+   * Is the database back? `SELECT 1` through the pool (a fresh connection, which the retried
+   * INSERT then reuses), bounded by the pool's 5 s connect timeout; concurrent batches share one
+   * probe in flight. Before the first connect, true: the handler's start() does the waiting.
+   */
+  #probe(): Promise<boolean> {
+    const db = this.#db;
+    if (!db) return Promise.resolve(true);
+    this.#probing ??= db.query('SELECT 1').then(
+      () => true,
+      () => false,
+    ).finally(() => {
+      this.#probing = undefined;
+    });
+    return this.#probing;
+  }
+
+  async #write(values: T[], ctx: BatchContext): Promise<void> {
     const db = this.#db ?? (await this.start());
     const params: unknown[][] = [ctx.messages.map((m) => m.id), ...this.#names.map(() => [] as unknown[])];
     for (let i = 0; i < values.length; i++) {
@@ -94,14 +130,17 @@ export class PostgresSink<T> {
   async start(): Promise<Db> {
     if (this.#db) return this.#db;
     const deadline = Date.now() + this.#o.connectTimeoutMs;
-    let delay = 100;
+    let delay = Math.min(100, this.#o.probeIntervalMs);
     for (;;) {
+      let db: Db | undefined;
       try {
-        const db = await this.#connect();
+        db = await this.#connect();
         await db.query('SELECT 1');
         this.#db = db;
         return db;
       } catch (cause) {
+        // A pool that never answered is closed, not left behind with its timers and sockets.
+        await db?.close().catch(() => undefined);
         // A missing client, a wrong role or password, or a database that does not exist will not
         // appear by waiting: say so at once instead of after connectTimeoutMs.
         const permanent = permanentConnectError(cause, this.#o.url);
@@ -110,7 +149,7 @@ export class PostgresSink<T> {
           throw new ConveyorError('ERR_SINK', `postgresSink: database not reachable within ${this.#o.connectTimeoutMs} ms: ${(cause as Error).message}`, { cause });
         }
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(2000, delay * 2);
+        delay = Math.min(this.#o.probeIntervalMs, delay * 2);
       }
     }
   }
