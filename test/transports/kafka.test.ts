@@ -72,15 +72,18 @@ describe('kafka:// against a broker', { skip: SKIP ?? false }, () => {
     const topic = uniqueName('kafka');
     const a: Delivery[] = [];
     const b: Delivery[] = [];
-    const subA = await tr.subscribe(topic, 'a', { maxInFlight: 10 }, (d) => {
-      a.push(d);
-      if (d.attempts === 1 && d.id === 'n') d.nack(100);
-      else d.ack();
-    });
-    const subB = await tr.subscribe(topic, 'b', { maxInFlight: 10 }, (d) => {
-      b.push(d);
-      d.ack();
-    });
+    // Both groups join at once: a join takes ~3 s on the mock cluster.
+    const [subA, subB] = await Promise.all([
+      tr.subscribe(topic, 'a', { maxInFlight: 10 }, (d) => {
+        a.push(d);
+        if (d.attempts === 1 && d.id === 'n') d.nack(100);
+        else d.ack();
+      }),
+      tr.subscribe(topic, 'b', { maxInFlight: 10 }, (d) => {
+        b.push(d);
+        d.ack();
+      }),
+    ]);
     t.after(() => Promise.all([subA.close(), subB.close()]));
     await tr.publish(topic, [
       { id: 'n', body: enc('hello'), headers: { 'x-k': 'v' } },
