@@ -1,8 +1,8 @@
 /**
  * KafkaSubscription's own logic (backpressure, watermark commits, rebalance, nack via the retry
  * topic) driven through the kafkajs consumer surface it uses, with no broker: a stand-in records
- * commits and fires the group events the way kafkajs does. The adapter against a real broker is
- * the KAFKA_URL suite in kafka.test.ts.
+ * commits and fires the group events the way kafkajs does. The adapter against a broker (KAFKA_URL, or
+ * librdkafka's mock cluster) is in kafka.test.ts.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';

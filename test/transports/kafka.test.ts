@@ -5,12 +5,12 @@ import type { ConveyorError } from '../../src/core/errors.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
 import { KafkaTransport } from '../../src/transports/kafka/index.ts';
-import { kafkaTopic, parseKafkaOptions, retryTopic } from '../../src/transports/kafka/options.ts';
+import { groupId, kafkaTopic, parseKafkaOptions, retryTopic } from '../../src/transports/kafka/options.ts';
 import { uniqueName, waitFor } from '../helpers/index.ts';
+import { kafkaSkipReason, kafkaUrl, withOptions } from '../helpers/kafka-mock.ts';
 
-/** No Kafka broker runs on the development machine: broker cases need KAFKA_URL (kafka://host:9092). */
-const KAFKA_URL = process.env.KAFKA_URL;
-const NO_KAFKA = 'no Kafka broker: set KAFKA_URL';
+/** Broker cases run against KAFKA_URL, or else librdkafka's mock cluster (test/helpers/kafka-mock.ts). */
+const SKIP = kafkaSkipReason();
 
 const enc = (s: string) => new TextEncoder().encode(s);
 const dec = (b: Uint8Array) => new TextDecoder().decode(b);
@@ -42,6 +42,13 @@ describe('kafka:// options', () => {
     assert.equal(retryTopic('frames', 'detector'), 'conveyor-retry.detector.frames');
   });
 
+  test('a consumer group per topic AND channel (one channel name on two topics is two groups)', () => {
+    assert.notEqual(groupId('a', 'same'), groupId('b', 'same'));
+    assert.equal(groupId('frames', 'detector'), 'frames:detector');
+    // `:` is in no Conveyor name: (a.b, c) and (a, b.c) stay apart.
+    assert.notEqual(groupId('a.b', 'c'), groupId('a', 'b.c'));
+  });
+
   test('connect() routes kafka:// here (an unreachable broker is then a typed error)', async () => {
     await assert.rejects(connect('kafka://127.0.0.1:1?connectTimeoutMs=200&retries=0'), { code: 'ERR_TRANSPORT' });
   });
@@ -53,9 +60,9 @@ describe('kafka:// options', () => {
   });
 });
 
-describe('kafka:// against a broker', { skip: KAFKA_URL ? false : NO_KAFKA }, () => {
-  async function open(t: TestContext): Promise<KafkaTransport> {
-    const transport = await KafkaTransport.connect(parseTransportUrl(`${KAFKA_URL}${KAFKA_URL!.includes('?') ? '&' : '?'}partitions=2&commitIntervalMs=100`));
+describe('kafka:// against a broker', { skip: SKIP ?? false }, () => {
+  async function open(t: TestContext, extra = ''): Promise<KafkaTransport> {
+    const transport = await KafkaTransport.connect(parseTransportUrl(withOptions(await kafkaUrl(), `partitions=2&commitIntervalMs=100${extra}`)));
     t.after(() => transport.close());
     return transport;
   }
@@ -65,15 +72,18 @@ describe('kafka:// against a broker', { skip: KAFKA_URL ? false : NO_KAFKA }, ()
     const topic = uniqueName('kafka');
     const a: Delivery[] = [];
     const b: Delivery[] = [];
-    const subA = await tr.subscribe(topic, 'a', { maxInFlight: 10 }, (d) => {
-      a.push(d);
-      if (d.attempts === 1 && d.id === 'n') d.nack(100);
-      else d.ack();
-    });
-    const subB = await tr.subscribe(topic, 'b', { maxInFlight: 10 }, (d) => {
-      b.push(d);
-      d.ack();
-    });
+    // Both groups join at once: a join takes ~3 s on the mock cluster.
+    const [subA, subB] = await Promise.all([
+      tr.subscribe(topic, 'a', { maxInFlight: 10 }, (d) => {
+        a.push(d);
+        if (d.attempts === 1 && d.id === 'n') d.nack(100);
+        else d.ack();
+      }),
+      tr.subscribe(topic, 'b', { maxInFlight: 10 }, (d) => {
+        b.push(d);
+        d.ack();
+      }),
+    ]);
     t.after(() => Promise.all([subA.close(), subB.close()]));
     await tr.publish(topic, [
       { id: 'n', body: enc('hello'), headers: { 'x-k': 'v' } },
@@ -114,5 +124,65 @@ describe('kafka:// against a broker', { skip: KAFKA_URL ? false : NO_KAFKA }, ()
       }
     }
     assert.ok(peak <= 3, `peak ${peak}`);
+  });
+
+  test('one channel name on two topics: each topic delivers all its records to that channel', async (t) => {
+    const tr = await open(t);
+    const [ta, tb] = [uniqueName('kafka'), uniqueName('kafka')];
+    const got: Record<string, string[]> = { [ta]: [], [tb]: [] };
+    const subs = await Promise.all(
+      [ta, tb].map((topic) =>
+        tr.subscribe(topic, 'same', { maxInFlight: 10 }, (d) => {
+          got[d.topic]!.push(dec(d.body));
+          d.ack();
+        }),
+      ),
+    );
+    t.after(() => Promise.all(subs.map((s) => s.close())));
+    for (const topic of [ta, tb]) await tr.publish(topic, [0, 1, 2].map((i) => ({ body: enc(`${topic}-${i}`) })));
+    await waitFor(() => got[ta]!.length === 3 && got[tb]!.length === 3, `3 + 3 records, got ${JSON.stringify(got)}`, 20_000);
+    assert.deepEqual(got[ta]!.sort(), [0, 1, 2].map((i) => `${ta}-${i}`));
+  });
+
+  test("a new channel's start is fixed at its first subscribe: unacked records come back after its only member closes", async (t) => {
+    // A short session: the mock cluster waits that long for a member that left before it
+    // completes the next join.
+    const tr = await open(t, '&sessionTimeoutMs=3000&heartbeatIntervalMs=500');
+    const topic = uniqueName('kafka');
+    const held: Delivery[] = [];
+    const first = await tr.subscribe(topic, 'fresh', { maxInFlight: 10 }, (d) => held.push(d));
+    await tr.publish(topic, [0, 1, 2, 3, 4].map((i) => ({ id: `h${i}`, body: enc(String(i)) })));
+    await waitFor(() => held.length === 5, 'the 5 records, held unacked', 20_000);
+    await first.close();
+    // Published while the channel has no member: still the channel's.
+    await tr.publish(topic, [{ id: 'h5', body: enc('5') }]);
+    const again: string[] = [];
+    const second = await tr.subscribe(topic, 'fresh', { maxInFlight: 10 }, (d) => {
+      again.push(d.id);
+      d.ack();
+    });
+    t.after(() => second.close());
+    await waitFor(() => again.length >= 6, `6 records again, got ${again.join(',')}`, 20_000);
+    assert.deepEqual([...new Set(again)].sort(), ['h0', 'h1', 'h2', 'h3', 'h4', 'h5']);
+  });
+
+  test("a foreign record's id (no conveyor-id header) survives a nack's retry copy", async (t) => {
+    const tr = await open(t);
+    const topic = uniqueName('kafka');
+    const seen: Delivery[] = [];
+    const sub = await tr.subscribe(topic, 'r', { maxInFlight: 10 }, (d) => {
+      seen.push(d);
+      if (d.attempts === 1) d.nack(0);
+      else d.ack();
+    });
+    t.after(() => sub.close());
+    await tr.publish(topic, [{ body: enc('foreign') }]); // no id: what kafka-python or kcat sends
+    await waitFor(() => seen.length === 2, 'the record and its retry copy', 20_000);
+    assert.deepEqual(
+      seen.map((d) => d.attempts),
+      [1, 2],
+    );
+    assert.match(seen[0]!.id, new RegExp(`^${topic}/\\d+/\\d+$`));
+    assert.equal(seen[1]!.id, seen[0]!.id);
   });
 });

@@ -3,8 +3,8 @@
  *
  * | Conveyor      | Kafka                                                                  |
  * |---------------|------------------------------------------------------------------------|
- * | topic         | topic (created on first use: `partitions`, `replicationFactor`)        |
- * | channel       | consumer group; a new group starts at the end (sees what is published after it joined) |
+ * | topic         | topic (created on first use: CreateTopics with `partitions`, `replicationFactor`, or, on a broker without CreateTopics, a Metadata request that auto-creates) |
+ * | channel       | consumer group `<topic>:<channel>`, per topic: its start is committed at the end of the topic when it is created |
  * | confirm       | produce with acks=all                                                  |
  * | ack           | offset commit of the contiguous acked run per partition (watermark.ts) |
  * | maxInFlight   | the fetch loop waits while that many records are unacked               |
@@ -32,8 +32,10 @@ import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { checkName, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
+import { KafkaCluster } from './cluster.ts';
+import { checkName, groupId, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
 import { KafkaSubscription, PROP } from './subscription.ts';
+import { TopicMaker } from './topics.ts';
 
 type KafkaModule = typeof import('kafkajs');
 
@@ -49,15 +51,20 @@ export class KafkaTransport implements Transport {
   #kafka: Kafka;
   #producer: Producer;
   #admin: Admin;
-  #topics = new Map<string, Promise<void>>();
+  #cluster: KafkaCluster;
+  #topics: TopicMaker;
+  /** Channels whose start position is being fixed by this process (one at a time per group). */
+  #starts = new Map<string, Promise<void>>();
   #subs = new Set<KafkaSubscription>();
   #pending = new Set<Promise<unknown>>();
   #closing: Promise<void> | undefined;
 
-  private constructor(kafka: Kafka, producer: Producer, admin: Admin, options: KafkaOptions) {
+  private constructor(kafka: Kafka, producer: Producer, admin: Admin, cluster: KafkaCluster, options: KafkaOptions) {
     this.#kafka = kafka;
     this.#producer = producer;
     this.#admin = admin;
+    this.#cluster = cluster;
+    this.#topics = new TopicMaker(admin, cluster, options);
     this.options = options;
     this.features = {
       delayedNack: false,
@@ -86,36 +93,43 @@ export class KafkaTransport implements Transport {
     });
     const producer = kafka.producer({ allowAutoTopicCreation: false });
     const admin = kafka.admin();
+    let cluster: KafkaCluster | undefined;
     try {
-      await Promise.all([producer.connect(), admin.connect()]);
+      [cluster] = await Promise.all([KafkaCluster.connect(kafka), producer.connect(), admin.connect()]);
     } catch (cause) {
-      await Promise.allSettled([producer.disconnect(), admin.disconnect()]);
+      await Promise.allSettled([producer.disconnect(), admin.disconnect(), cluster?.disconnect()]);
+      if (cause instanceof ConveyorError) throw cause;
       throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not connect to ${options.brokers.join(',')}: ${(cause as Error).message}`, { cause });
     }
-    return new KafkaTransport(kafka, producer, admin, options);
+    return new KafkaTransport(kafka, producer, admin, cluster, options);
   }
 
-  /** Creates the topic on first use (an existing one is left as it is). */
   #ensureTopic(name: string): Promise<void> {
-    let ready = this.#topics.get(name);
-    if (!ready) {
-      ready = this.#admin
-        .createTopics({
-          waitForLeaders: true,
-          topics: [{ topic: name, numPartitions: this.options.partitions, replicationFactor: this.options.replicationFactor }],
-        })
-        .then(
-          () => undefined,
-          (cause: unknown) => {
-            // Already there (made by another process) is fine.
-            if ((cause as { type?: string })?.type === 'TOPIC_ALREADY_EXISTS') return;
-            this.#topics.delete(name);
-            throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not create topic ${name}: ${(cause as Error).message}`, { cause });
-          },
-        );
-      this.#topics.set(name, ready);
-    }
-    return ready;
+    return this.#topics.ensure(name);
+  }
+
+  /**
+   * Fixes a new channel's start: if the group has no committed offset on the topic, commits the
+   * topic's end offsets for it before any member joins. A channel then sees what is published
+   * after its first subscribe, and its records stay there (uncommitted) when its first member
+   * closes before acking them; the next member resumes from that commit, not from the end.
+   */
+  #fixStart(group: string, topic: string): Promise<void> {
+    const prior = this.#starts.get(group) ?? Promise.resolve();
+    const work = prior.then(async () => {
+      const [committed] = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] });
+      if (committed?.partitions.some((p) => Number(p.offset) >= 0)) return;
+      const ends = await this.#admin.fetchTopicOffsets(topic);
+      await this.#cluster.commit(
+        group,
+        topic,
+        ends.map((p) => ({ partition: p.partition, offset: p.high })),
+      );
+    });
+    const settled = work.catch(() => undefined);
+    this.#starts.set(group, settled);
+    void settled.then(() => this.#starts.get(group) === settled && this.#starts.delete(group));
+    return work;
   }
 
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
@@ -167,8 +181,17 @@ export class KafkaTransport implements Transport {
     const main = kafkaTopic(topic);
     const retry = retryTopic(topic, channel);
     await Promise.all([this.#ensureTopic(main), this.#ensureTopic(retry)]);
+    const group = groupId(topic, channel);
+    try {
+      await this.#fixStart(group, main);
+    } catch (cause) {
+      throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not fix the start of channel ${channel} on ${topic}: ${(cause as Error).message}`, {
+        cause,
+        retryable: true,
+      });
+    }
     const consumer = this.#kafka.consumer({
-      groupId: kafkaTopic(channel),
+      groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
       allowAutoTopicCreation: false,
@@ -183,14 +206,16 @@ export class KafkaTransport implements Transport {
       maxInFlight,
       this.options.commitIntervalMs,
       {
-        republish: (message, attempts) => this.#republish(retry, message, attempts),
+        republish: (message, attempts, id) => this.#republish(retry, message, attempts, id),
         onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
       },
       onMessage,
     );
     try {
       await consumer.connect();
-      await consumer.subscribe({ topics: [main, retry], fromBeginning: false });
+      // The main topic's start was committed above; a partition with no commit (added later, or
+      // the retry topic, which only this group reads) is read from its beginning: nothing is skipped.
+      await consumer.subscribe({ topics: [main, retry], fromBeginning: true });
       // Resolve once the group is joined and has fetched once: offsets are then fixed, and a
       // message published after subscribe() returns is seen by this channel.
       const joined = new Promise<void>((resolve) => {
@@ -215,12 +240,15 @@ export class KafkaTransport implements Transport {
     return sub;
   }
 
-  #republish(retry: string, message: KafkaMessage, attempts: number): Promise<void> {
+  #republish(retry: string, message: KafkaMessage, attempts: number, id: string): Promise<void> {
     const headers: Record<string, string | Buffer> = {};
     for (const [k, v] of Object.entries(message.headers ?? {})) {
       if (v !== undefined) headers[k] = Array.isArray(v) ? v[v.length - 1]! : v;
     }
     headers[PROP.attempts] = String(attempts);
+    // A foreign record's id is made from where it was read: fix it now, or the copy (read from the
+    // retry topic) would get another one and dedup would see a new message.
+    headers[PROP.id] = id;
     return this.#send(retry, [{ value: message.value ?? Buffer.alloc(0), headers }]);
   }
 
@@ -236,6 +264,6 @@ export class KafkaTransport implements Transport {
   async #close(): Promise<void> {
     await Promise.allSettled([...this.#subs].map((s) => s.close()));
     await Promise.allSettled([...this.#pending]);
-    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect()]);
+    await Promise.allSettled([this.#producer.disconnect(), this.#admin.disconnect(), this.#cluster.disconnect()]);
   }
 }

@@ -124,3 +124,11 @@ export function kafkaTopic(topic: string): string {
 export function retryTopic(topic: string, channel: string): string {
   return `conveyor-retry.${kafkaTopic(channel)}.${kafkaTopic(topic)}`;
 }
+
+/**
+ * The consumer group of a channel: one per topic AND channel (a channel name used on two topics
+ * is two channels, as on every engine). `:` is in no Conveyor name, so no two pairs collide.
+ */
+export function groupId(topic: string, channel: string): string {
+  return `${kafkaTopic(topic)}:${kafkaTopic(channel)}`;
+}

@@ -8,8 +8,11 @@ import { type PartitionWatermark, WatermarkTracker } from './watermark.ts';
 export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts' } as const;
 
 export interface KafkaSubscriptionHost {
-  /** Republishes a nacked record's copy to the channel's retry topic; resolves once acked by the brokers. */
-  republish(message: KafkaMessage, attempts: number): Promise<void>;
+  /**
+   * Republishes a nacked record's copy to the channel's retry topic, carrying `id` (the delivery's,
+   * so that a foreign record without `conveyor-id` keeps its id); resolves once acked by the brokers.
+   */
+  republish(message: KafkaMessage, attempts: number, id: string): Promise<void>;
   onError(err: unknown): void;
 }
 
@@ -112,7 +115,7 @@ export class KafkaSubscription implements Subscription {
   retry(d: KafkaDelivery, message: KafkaMessage, delayMs: number): void {
     const go = () => {
       if (this.#closed) return;
-      this.#host.republish(message, d.attempts + 1).then(
+      this.#host.republish(message, d.attempts + 1, d.id).then(
         () => d.settle(),
         (err) => this.#host.onError(err), // left unacked: redelivered after the next rebalance or restart
       );
