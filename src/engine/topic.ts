@@ -6,7 +6,7 @@ import { Msg } from './message.ts';
 import { assertValidName, isEphemeralName } from './names.ts';
 import type { ResolvedEngineOptions } from './options.ts';
 import { MessageQueue } from './queue.ts';
-import type { EngineInput, TopicStats } from './types.ts';
+import type { EngineInput, EngineMessage, TopicStats } from './types.ts';
 
 /** Most messages one pump moves from the topic queue to its channels before yielding. */
 const PUMP_BUDGET = 8192;
@@ -38,9 +38,19 @@ export class Topic {
   #list: Channel[] = [];
   #paused = false;
   #closed = false;
+  #backendClosed = false;
   #pumpScheduled: NodeJS.Immediate | undefined;
   #messageCount = 0;
   #messageBytes = 0;
+  /**
+   * Topic-queue positions of messages pumped to the channels, not yet released: the topic's
+   * backend may move its persisted read position (and delete segments) past a message only once
+   * every channel's copy is as durable as the channels' sync makes it. Released by
+   * {@link Topic.sync} and by the sync each pump asks for.
+   */
+  #moved: EngineMessage[] = [];
+  /** The positions each channel sync under way releases when it is done. */
+  readonly #settling = new Set<EngineMessage[]>();
   readonly #channelContext: ChannelContext;
 
   constructor(name: string, context: TopicContext) {
@@ -113,12 +123,14 @@ export class Topic {
     if (direct) for (const channel of this.#list) channel.schedule();
   }
 
-  /** Resolves once everything published so far is as durable as the backends make it. */
+  /**
+   * Resolves once everything published so far is as durable as the backends make it. Channels
+   * first, the topic queue last: were the topic's read position written first, a crash before
+   * the channels' flush would lose what the pump had moved (issue 14).
+   */
   sync(): Promise<void> {
-    if (this.#list.length === 0) return this.#queue.backend.sync();
-    const waits: Promise<void>[] = [this.#queue.backend.sync()];
-    for (const channel of this.#list) waits.push(channel.sync());
-    return Promise.all(waits).then(noop);
+    if (this.#list.length === 0 && this.#moved.length === 0) return this.#queue.backend.sync();
+    return this.#settle().then(() => this.#queue.backend.sync());
   }
 
   /** Gets or creates a channel. The first channel of a topic receives what the topic kept. */
@@ -196,21 +208,60 @@ export class Topic {
     this.#channels.clear();
     this.#list = [];
     this.#queue.empty();
+    this.#moved = [];
+    this.#settling.clear();
+    this.#backendClosed = true;
     await Promise.all([...channels.map((c) => c.delete()), this.#queue.backend.delete()]);
   }
 
-  /** Closes the topic keeping its data in the backends (see Channel.close). */
+  /**
+   * Closes the topic keeping its data in the backends (see Channel.close). The channels close
+   * (and persist) first, so the topic's last metadata may count what was pumped as done.
+   */
   async close(): Promise<void> {
     if (this.#closed) return;
     this.#stop();
     this.#queue.flushToBackend();
-    await Promise.all([...this.#list.map((c) => c.close()), this.#queue.backend.close()]);
+    await Promise.all(this.#list.map((c) => c.close()));
+    // Closed channels have persisted their copies: everything pumped is done, whatever syncs are pending.
+    const done = [...this.#settling].flat().concat(this.#moved);
+    this.#settling.clear();
+    this.#moved = [];
+    this.#releaseNow(done);
+    this.#backendClosed = true;
+    await this.#queue.backend.close();
   }
 
   #stop(): void {
     this.#closed = true;
     if (this.#pumpScheduled !== undefined) clearImmediate(this.#pumpScheduled);
     this.#pumpScheduled = undefined;
+  }
+
+  /**
+   * Syncs every channel, then releases the topic positions of what was pumped before the call.
+   * On failure they are kept for the next sync: redelivered after a crash, never lost.
+   */
+  #settle(): Promise<void> {
+    const moved = this.#moved;
+    this.#moved = [];
+    if (moved.length > 0) this.#settling.add(moved);
+    return Promise.all(this.#list.map((c) => c.sync())).then(
+      () => {
+        if (this.#settling.delete(moved)) this.#releaseNow(moved);
+      },
+      (err: unknown) => {
+        if (this.#settling.delete(moved)) this.#moved = moved.concat(this.#moved);
+        throw err;
+      },
+    );
+  }
+
+  #releaseNow(positions: EngineMessage[]): void {
+    // After close the backend's metadata is final; a late release would only delete segments it names.
+    if (this.#backendClosed) return;
+    const backend = this.#queue.backend;
+    for (const position of positions) backend.release?.(position);
   }
 
   /** One message to every channel: the original to the first, copies to the rest. */
@@ -235,12 +286,17 @@ export class Topic {
       const source = msg.source;
       msg.source = undefined;
       this.#fanOut(msg, now);
-      if (source !== undefined) queue.backend.release?.(source);
+      if (source !== undefined && queue.backend.release !== undefined) this.#moved.push(source);
       moved++;
     }
     if (moved > 0) for (const channel of this.#list) channel.schedule();
+    // Without it, a backlog drained with no publish (after a restart) would hold every position.
+    if (this.#moved.length > 0) {
+      this.#settle().catch((err: unknown) => {
+        process.emitWarning(`syncing the channels of topic ${this.name} failed: ${String(err)}`, 'ConveyorWarning');
+      });
+    }
     if (queue.depth > 0) this.#pumpScheduled = setImmediate(() => this.#pump());
   }
 }
 
-function noop(): void {}

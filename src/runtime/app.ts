@@ -10,7 +10,7 @@ import { type AppCore, Consumer, type ConsumerStats } from './consumer.ts';
 import { type DeadLetterLog, deadLetterLog } from './dead-letter-log.ts';
 import { MemoryDedupStore } from './dedup-store.ts';
 import type { AppEvents } from './events.ts';
-import { type ConsumeBatchOptions, type ConsumeOptions, resolveConsumeOptions } from './options.ts';
+import { type ConsumeBatchOptions, type ConsumeOptions, resolveConsumeOptions, resolvePublishTimeout } from './options.ts';
 import { Publisher } from './publisher.ts';
 import type { MessageHandler, PublishOptions } from './types.ts';
 
@@ -28,6 +28,12 @@ export interface AppOptions {
    * @default a line on stderr
    */
   deadLetterLog?: false | ((line: string) => void);
+  /**
+   * Deadline for one publish (or publishMany) to be confirmed, ms, connecting included; past it
+   * the promise rejects with a retryable ERR_TIMEOUT (the broker may still take the message).
+   * `Infinity` waits for the transport to give up on its own. @default 10000
+   */
+  publishTimeoutMs?: number;
 }
 
 /**
@@ -63,7 +69,7 @@ export class App extends EventEmitter<AppEvents> {
     if (options.url !== undefined && options.transport !== undefined) {
       throw new ConveyorError('ERR_BAD_OPTIONS', 'app: give either url or transport, not both');
     }
-    this.#publisher = new Publisher(() => this.transport());
+    this.#publisher = new Publisher(() => this.transport(), resolvePublishTimeout(options.publishTimeoutMs));
     this.#core = {
       transport: () => this.transport(),
       publish: (definition, value, opts) => this.publish(definition, value, opts),
@@ -117,9 +123,7 @@ export class App extends EventEmitter<AppEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.transport()
-      .then((t) => t.publish(definition.topic, messages))
-      .then(() => messages.map((m) => m.id!));
+    return this.#publisher.send(definition.topic, messages).then(() => messages.map((m) => m.id!));
   }
 
   #encode<T>(definition: MessageDefinition<T>, value: T, options: PublishOptions): OutgoingMessage {

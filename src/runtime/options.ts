@@ -11,6 +11,8 @@ export const DEFAULT_ATTEMPTS = 5;
 export const DEFAULT_BATCH_SIZE = 1000;
 export const DEFAULT_BATCH_WAIT_MS = 500;
 export const DEFAULT_BATCH_BYTES = 8 * 1024 * 1024;
+/** A stalled broker socket must not hold a publish for the ~60 s a heartbeat takes to notice. */
+export const DEFAULT_PUBLISH_TIMEOUT_MS = 10_000;
 
 export interface RetryConfig {
   /** Deliveries in all, the first included, before a message is dead-lettered. @default 5 */
@@ -131,4 +133,19 @@ export function resolveConsumeOptions(
     middleware: [...(options.middleware ?? [])],
     batch,
   };
+}
+
+/**
+ * The app's `publishTimeoutMs`: a positive number of ms, or `Infinity` for no deadline.
+ * Throws ERR_BAD_OPTIONS otherwise.
+ */
+export function resolvePublishTimeout(value: unknown): number {
+  if (value === undefined) return DEFAULT_PUBLISH_TIMEOUT_MS;
+  if (typeof value === 'number' && value > 0 && (Number.isFinite(value) || value === Number.POSITIVE_INFINITY)) {
+    // setTimeout caps delays at 2^31-1 ms and fires at once past it; so long is no deadline.
+    return value > 2 ** 31 - 1 ? Number.POSITIVE_INFINITY : value;
+  }
+  throw new ConveyorError('ERR_BAD_OPTIONS', `app: publishTimeoutMs must be a positive number of ms or Infinity, got ${JSON.stringify(value) ?? String(value)}`, {
+    details: { problems: ['publishTimeoutMs'] },
+  });
 }

@@ -1,3 +1,4 @@
+import { ConveyorError } from '../core/errors.ts';
 import type { OutgoingMessage } from '../core/message.ts';
 import type { Transport } from '../core/transport.ts';
 
@@ -12,15 +13,22 @@ interface Pending {
  * and every caller's promise settles with that call's confirm. The flush runs as a microtask,
  * so `Promise.all(values.map(publish))` is one batch while a lone `await publish()` waits no
  * longer than it would unbatched.
+ *
+ * Every send has a deadline (`timeoutMs`, connect included): a broker whose socket stalls
+ * without closing would otherwise hold the caller until the transport's heartbeat gives up
+ * (about 60 s on NSQ). Past it the caller gets a retryable ERR_TIMEOUT; the broker may still
+ * confirm the late batch, so a retry can duplicate it (at-least-once, deduplicated on the id).
  */
 export class Publisher {
   readonly #transport: () => Promise<Transport>;
+  readonly #timeoutMs: number;
   #pending = new Map<string, Pending>();
   #scheduled = false;
   readonly #inFlight = new Set<Promise<void>>();
 
-  constructor(transport: () => Promise<Transport>) {
+  constructor(transport: () => Promise<Transport>, timeoutMs: number) {
     this.#transport = transport;
+    this.#timeoutMs = timeoutMs;
   }
 
   publish(topic: string, message: OutgoingMessage): Promise<void> {
@@ -41,27 +49,36 @@ export class Publisher {
     return promise;
   }
 
+  /**
+   * Sends `messages` to `topic` now, as one `transport.publish` call, under the deadline; it
+   * counts for {@link drain} until it settles or times out.
+   */
+  send(topic: string, messages: OutgoingMessage[]): Promise<void> {
+    const sent = this.#transport().then((transport) => transport.publish(topic, messages));
+    const bounded = withDeadline(sent, this.#timeoutMs, topic, messages.length);
+    const tracked = bounded.then(noop, noop);
+    this.#inFlight.add(tracked);
+    tracked.finally(() => this.#inFlight.delete(tracked));
+    return bounded;
+  }
+
   #flush(): void {
     this.#scheduled = false;
     const pending = this.#pending;
     this.#pending = new Map();
     for (const [topic, batch] of pending) {
-      const sent = this.#transport()
-        .then((transport) => transport.publish(topic, batch.messages))
-        .then(
-          () => {
-            for (const resolve of batch.resolves) resolve();
-          },
-          (error: unknown) => {
-            for (const reject of batch.rejects) reject(error);
-          },
-        );
-      this.#inFlight.add(sent);
-      sent.finally(() => this.#inFlight.delete(sent));
+      this.send(topic, batch.messages).then(
+        () => {
+          for (const resolve of batch.resolves) resolve();
+        },
+        (error: unknown) => {
+          for (const reject of batch.rejects) reject(error);
+        },
+      );
     }
   }
 
-  /** Resolves once every publish made so far has been confirmed or rejected. */
+  /** Resolves once every publish made so far has been confirmed, rejected or timed out. */
   async drain(): Promise<void> {
     while (this.#scheduled || this.#inFlight.size > 0) {
       if (this.#scheduled) await Promise.resolve();
@@ -69,3 +86,29 @@ export class Publisher {
     }
   }
 }
+
+function withDeadline(sent: Promise<void>, timeoutMs: number, topic: string, count: number): Promise<void> {
+  if (timeoutMs === Number.POSITIVE_INFINITY) return sent;
+  return new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      reject(
+        new ConveyorError('ERR_TIMEOUT', `publish to ${topic} was not confirmed within ${timeoutMs} ms (publishTimeoutMs)`, {
+          retryable: true,
+          details: { topic, messages: count, timeoutMs },
+        }),
+      );
+    }, timeoutMs);
+    sent.then(
+      () => {
+        clearTimeout(timer);
+        resolve();
+      },
+      (error: unknown) => {
+        clearTimeout(timer);
+        reject(error);
+      },
+    );
+  });
+}
+
+function noop(): void {}
