@@ -5,8 +5,6 @@
  * runs do not share a queue.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { describe, type TestContext, test } from 'node:test';
 import { bytesMessage } from '../../src/core/schema.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
@@ -14,39 +12,9 @@ import { app } from '../../src/runtime/app.ts';
 import { AmqpTransport } from '../../src/transports/amqp/index.ts';
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 import { requirePython } from './python.ts';
+import { runSeed, text } from './seeds.ts';
 
 const COUNT = 200;
-/** Text a UTF-8 decoder must get right: ASCII, Latin-1, an arrow, an emoji. */
-const text = (n: number) => `message ${n} ü → 🐇`;
-
-/** A seed snippet with its queue renamed (the one substitution), run by Debian's python3; killed at the end. */
-function runSeed(t: TestContext, file: string, queue: string): { child: ChildProcess; lines: string[]; exit: Promise<{ code: number | null; stderr: string }> } {
-  const source = readFileSync(new URL(`./seeds/${file}`, import.meta.url), 'utf8');
-  const renamed = source.replace('QUEUE_NAME = "mailbox"', `QUEUE_NAME = ${JSON.stringify(queue)}`);
-  assert.notEqual(renamed, source, `${file} names its queue as the seed does`);
-  // Unbuffered so the consumer's prints arrive as they happen; UTF-8 whatever the locale.
-  const child = spawn('/usr/bin/python3', ['-c', renamed], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
-  });
-  t.after(() => {
-    if (child.exitCode === null) child.kill('SIGKILL');
-  });
-  const lines: string[] = [];
-  let out = '';
-  let stderr = '';
-  child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
-    out += chunk;
-    const parts = out.split('\n');
-    out = parts.pop()!;
-    lines.push(...parts);
-  });
-  child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
-    stderr += chunk;
-  });
-  const exit = new Promise<{ code: number | null; stderr: string }>((resolve) => child.on('exit', (code) => resolve({ code, stderr })));
-  return { child, lines, exit };
-}
 
 /** An admin connection; the queue is deleted when the test ends (registered first: runs first). */
 async function adminFor(t: TestContext, base: string, queue: string) {
@@ -66,7 +34,7 @@ describe('seeds: RabbitMQ (pika, queue mailbox through the default exchange)', (
     if (!base || !requirePython(t)) return;
     const queue = uniqueName('mailbox');
     const { ch } = await adminFor(t, base, queue);
-    const producer = runSeed(t, 'rabbitmq_producer.py', queue);
+    const producer = runSeed(t, 'rabbitmq_producer.py', 'QUEUE_NAME = "mailbox"', `QUEUE_NAME = ${JSON.stringify(queue)}`);
     for (let n = 0; n < COUNT; n++) producer.child.stdin!.write(`${text(n)}\n`);
     producer.child.stdin!.end();
     // The snippet loops on input() forever: end of input is its only way out (EOFError).
@@ -92,7 +60,7 @@ describe('seeds: RabbitMQ (pika, queue mailbox through the default exchange)', (
     if (!base || !requirePython(t)) return;
     const queue = uniqueName('mailbox');
     const { connection } = await adminFor(t, base, queue);
-    const consumer = runSeed(t, 'rabbitmq_consumer.py', queue);
+    const consumer = runSeed(t, 'rabbitmq_consumer.py', 'QUEUE_NAME = "mailbox"', `QUEUE_NAME = ${JSON.stringify(queue)}`);
     // consumer.py declares the queue itself (durable false) and prints nothing until messages come.
     await waitFor(async () => {
       const probe = await connection.createChannel();

@@ -11,6 +11,7 @@ import { channelSource, parseAmqpOptions } from '../../src/transports/amqp/optio
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 
 type Channel = import('amqplib').Channel;
+type GetMessage = import('amqplib').GetMessage;
 
 async function open(t: TestContext, url: string): Promise<AmqpTransport> {
   const transport = await AmqpTransport.connect(parseTransportUrl(url));
@@ -90,7 +91,7 @@ describe('amqp:// bind to existing names', () => {
     const missing = uniqueName('missing');
     const transport = await open(t, `${base}?bind.${topic}=/${queue}&bind.${missing}=/${missing}&envelope=false`);
     await transport.publish(topic, [{ id: 'abcdabcdabcdabcd', body: new TextEncoder().encode('bare'), headers: { 'content-type': 'text/plain', 'conveyor-version': '1' } }]);
-    const got = await waitFor(() => ch.get(queue, { noAck: true }), 'the message in the queue');
+    const got = (await waitFor(() => ch.get(queue, { noAck: true }), 'the message in the queue')) as GetMessage;
     assert.equal(got.content.toString(), 'bare');
     assert.deepEqual(got.properties.headers ?? {}, {}, 'no headers (amqplib may send an empty table)');
     assert.equal(got.properties.contentType, undefined);
@@ -102,7 +103,8 @@ describe('amqp:// bind to existing names', () => {
     );
     // The publisher survived the failed checks.
     await transport.publish(topic, [{ body: new TextEncoder().encode('again') }]);
-    assert.equal((await waitFor(() => ch.get(queue, { noAck: true }), 'the second message')).content.toString(), 'again');
+    const again = (await waitFor(() => ch.get(queue, { noAck: true }), 'the second message')) as GetMessage;
+    assert.equal(again.content.toString(), 'again');
   });
 
   test('a topic bound to an existing direct exchange + routing key: each channel gets its own bound queue', async (t) => {
