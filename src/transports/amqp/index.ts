@@ -46,6 +46,8 @@ export class AmqpTransport implements Transport {
   readonly #amqp: Amqplib;
   readonly #clientName: string | undefined;
   #connection: ChannelModel | undefined;
+  /** Resolves when the current connection is gone (closing a channel of a dead one never settles). */
+  #gone: Promise<void> = Promise.resolve();
   #publisher: ConfirmChannel | undefined;
   #ready: Promise<void>;
   #markReady!: () => void;
@@ -98,6 +100,7 @@ export class AmqpTransport implements Transport {
       // 'close' follows; reconnecting happens there.
     });
     connection.on('close', () => this.#lost(connection));
+    this.#gone = new Promise((resolve) => connection.once('close', () => resolve()));
     const publisher = await connection.createConfirmChannel();
     publisher.on('error', () => {});
     this.#connection = connection;
@@ -275,11 +278,14 @@ export class AmqpTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#subs].map((s) => s.close()));
+    // A connection that died just before close (its 'close' event not yet handled) leaves
+    // amqplib's channel.close() and connection.close() pending forever: stop waiting when it goes.
+    const gone = this.#gone;
+    await Promise.race([Promise.allSettled([...this.#subs].map((s) => s.close())), gone]);
     await Promise.allSettled([...this.#pending]);
     this.#closed = true;
     const connection = this.#connection;
     this.#connection = undefined;
-    await connection?.close().catch(() => undefined);
+    if (connection) await Promise.race([connection.close().catch(() => undefined), gone]);
   }
 }
