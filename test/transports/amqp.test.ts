@@ -56,8 +56,17 @@ describe('amqp:// specifics', () => {
 
   test('attempts survive retries through the delay queue; durable queue keeps messages across a reconnect', async (t) => {
     const transport = await AmqpTransport.connect(parseTransportUrl(URL));
-    t.after(() => transport.close());
     const topic = uniqueName('amqp');
+    // Hooks run in the order registered: delete what the test made before the transport closes
+    // (registered after it, this ran on a closed connection and left the queues behind).
+    const ch = await transport.connection!.createChannel();
+    t.after(async () => {
+      await ch.deleteQueue(`${topic}:c`);
+      await ch.deleteQueue(`${topic}:c.retry.64`);
+      await ch.deleteExchange(topic);
+      await ch.close();
+      await transport.close();
+    });
     const seen: Delivery[] = [];
     await transport.subscribe(topic, 'c', { maxInFlight: 5 }, (d) => {
       seen.push(d);
@@ -69,13 +78,17 @@ describe('amqp:// specifics', () => {
     assert.deepEqual(seen.map((d) => d.attempts), [1, 2, 3]);
     assert.ok(seen.every((d) => d.id === 'abcdabcdabcdabcd' && d.headers.x === 'y' && d.headers['content-type'] === 'application/cbor'));
     assert.ok(!('conveyor-attempts' in seen[2]!.headers), 'transport headers stay internal');
-    const ch = await transport.connection!.createChannel();
-    t.after(async () => {
-      await ch.deleteQueue(`${topic}:c`).catch(() => undefined);
-      await ch.deleteQueue(`${topic}:c.retry.64`).catch(() => undefined);
-      await ch.deleteExchange(topic).catch(() => undefined);
-      await ch.close().catch(() => undefined);
-    });
+  });
+
+  test('close right after the connection died resolves (amqplib leaves channel.close pending)', { timeout: 10_000 }, async (t) => {
+    const own = await TcpProxy.start('127.0.0.1', 5672);
+    t.after(() => own.close());
+    const transport = await AmqpTransport.connect(parseTransportUrl(`amqp://guest:guest@127.0.0.1:${own.port}`));
+    const topic = uniqueName('amqp');
+    await transport.subscribe(`${topic}#ephemeral`, 'c#ephemeral', { maxInFlight: 1 }, () => {});
+    own.dropAll();
+    // Before the fix this promise never settled and the event loop ran dry.
+    await transport.close();
   });
 
   test('a missing host is a clear transport error', async () => {

@@ -9,7 +9,11 @@
  * | maxInFlight   | basic.qos prefetch on the subscription's own channel                      |
  * | ack           | basic.ack                                                                 |
  * | nack(delay)   | republish with attempts + 1 to a retry queue `<queue>.retry.<bucket>` whose TTL dead-letters back to the queue; the original is acked once the copy is confirmed |
- * | headers       | AMQP headers table; content-type as the content_type property             |
+ * | headers       | AMQP headers table; content-type as the content_type property (`?envelope=false`: none, the bare body) |
+ *
+ * Existing topologies (`bind.`, options.ts): `?bind.<topic>=<exchange>/<key>` publishes to an
+ * exchange that exists (`/mailbox`: the default exchange, into queue `mailbox`) and declares
+ * nothing; `?bind.<topic>:<channel>=<queue>` consumes a queue as is (passive declare).
  *
  * What RabbitMQ does not do, and what happens instead:
  * - No per-message in-flight timeout (its consumer_timeout is long and closes the channel):
@@ -26,7 +30,7 @@ import type { OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { type AmqpOptions, exchangeName, parseAmqpOptions } from './options.ts';
+import { type AmqpOptions, type AmqpTarget, exchangeName, parseAmqpOptions } from './options.ts';
 import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
 
 type Amqplib = typeof import('amqplib');
@@ -42,12 +46,16 @@ export class AmqpTransport implements Transport {
   readonly #amqp: Amqplib;
   readonly #clientName: string | undefined;
   #connection: ChannelModel | undefined;
+  /** Resolves when the current connection is gone (closing a channel of a dead one never settles). */
+  #gone: Promise<void> = Promise.resolve();
   #publisher: ConfirmChannel | undefined;
   #ready: Promise<void>;
   #markReady!: () => void;
   #closed = false;
   #reconnectDelay: number;
   readonly #exchanges = new Set<string>();
+  /** Bound topics' existing exchanges (or default-exchange queues) seen to exist on this connection. */
+  readonly #checked = new Set<string>();
   readonly #subs = new Set<AmqpSubscription>();
   readonly #pending = new Set<Promise<void>>();
 
@@ -92,11 +100,13 @@ export class AmqpTransport implements Transport {
       // 'close' follows; reconnecting happens there.
     });
     connection.on('close', () => this.#lost(connection));
+    this.#gone = new Promise((resolve) => connection.once('close', () => resolve()));
     const publisher = await connection.createConfirmChannel();
     publisher.on('error', () => {});
     this.#connection = connection;
     this.#publisher = publisher;
     this.#exchanges.clear();
+    this.#checked.clear();
     this.#reconnectDelay = this.options.reconnectMinMs;
     this.#markReady();
   }
@@ -166,15 +176,47 @@ export class AmqpTransport implements Transport {
   }
 
   async #publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    const { publisher } = await this.#live();
+    const { connection, publisher } = await this.#live();
+    const bound = this.options.topics.get(topic);
+    if (bound) {
+      await this.checkTarget(connection, topic, bound);
+      return this.publishTo(publisher, bound.exchange, bound.routingKey, messages, undefined, !this.options.envelope);
+    }
     const exchange = await this.#exchange(publisher, topic).catch((cause: unknown) => {
       throw new ConveyorError('ERR_TRANSPORT', `amqp://: cannot declare exchange for ${topic}: ${(cause as Error).message}`, { cause });
     });
-    await this.publishTo(publisher, exchange, '', messages);
+    await this.publishTo(publisher, exchange, '', messages, undefined, !this.options.envelope);
   }
 
-  /** Publishes with confirms; resolves when the broker confirmed every message. Used for retries too. */
-  publishTo(publisher: ConfirmChannel, exchange: string, routingKey: string, messages: OutgoingMessage[], attempts?: number[]): Promise<void> {
+  /**
+   * A bound topic's exchange must exist — or, for the default exchange, the routing key's queue,
+   * which would otherwise drop every message while confirming it. Checked passively, once per
+   * connection, on a channel of its own: a failed passive declare closes the channel it ran on.
+   */
+  async checkTarget(connection: ChannelModel, topic: string, target: AmqpTarget): Promise<void> {
+    const what = target.exchange === '' ? `queue ${JSON.stringify(target.routingKey)}` : `exchange ${JSON.stringify(target.exchange)}`;
+    if (this.#checked.has(what)) return;
+    const ch = await connection.createChannel();
+    ch.on('error', () => {});
+    try {
+      if (target.exchange === '') await ch.checkQueue(target.routingKey);
+      else await ch.checkExchange(target.exchange);
+    } catch (cause) {
+      throw new ConveyorError('ERR_NOT_FOUND', `amqp://: topic ${topic} is bound to ${what}, which does not exist: ${(cause as Error).message}`, {
+        cause,
+        details: { topic, ...target },
+      });
+    } finally {
+      await ch.close().catch(() => undefined);
+    }
+    this.#checked.add(what);
+  }
+
+  /**
+   * Publishes with confirms; resolves when the broker confirmed every message. Used for retries too.
+   * `bare`: the body alone (`?envelope=false`), for consumers that know nothing of Conveyor.
+   */
+  publishTo(publisher: ConfirmChannel, exchange: string, routingKey: string, messages: OutgoingMessage[], attempts?: number[], bare = false): Promise<void> {
     return new Promise<void>((resolve, reject) => {
       let left = messages.length;
       let failed = false;
@@ -190,7 +232,7 @@ export class AmqpTransport implements Transport {
             exchange,
             routingKey,
             Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-            {
+            bare ? { persistent: true, timestamp: Math.floor(now / 1000) } : {
               persistent: true,
               ...(m.id ? { messageId: m.id } : {}),
               ...(contentType ? { contentType } : {}),
@@ -236,11 +278,14 @@ export class AmqpTransport implements Transport {
 
   async close(): Promise<void> {
     if (this.#closed) return;
-    await Promise.allSettled([...this.#subs].map((s) => s.close()));
+    // A connection that died just before close (its 'close' event not yet handled) leaves
+    // amqplib's channel.close() and connection.close() pending forever: stop waiting when it goes.
+    const gone = this.#gone;
+    await Promise.race([Promise.allSettled([...this.#subs].map((s) => s.close())), gone]);
     await Promise.allSettled([...this.#pending]);
     this.#closed = true;
     const connection = this.#connection;
     this.#connection = undefined;
-    await connection?.close().catch(() => undefined);
+    if (connection) await Promise.race([connection.close().catch(() => undefined), gone]);
   }
 }

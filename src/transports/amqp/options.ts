@@ -1,5 +1,11 @@
 import { ConveyorError } from '../../core/errors.ts';
-import { type ParsedUrl, queryInts } from '../../core/url.ts';
+import { type ParsedUrl, queryBool, queryInts } from '../../core/url.ts';
+
+/** Where a bound topic publishes: an exchange that already exists (`''` = the default exchange) and a routing key. */
+export interface AmqpTarget {
+  exchange: string;
+  routingKey: string;
+}
 
 export interface AmqpOptions {
   /** The URL handed to the client, without Conveyor's own query parameters. */
@@ -15,9 +21,31 @@ export interface AmqpOptions {
   reconnectMaxMs: number;
   /** Queues for delayed redelivery expire this long after their last use, ms. @default 3600000 */
   retryQueueExpiresMs: number;
+  /**
+   * `?envelope=false`: publish bare bodies — no headers table, no content_type, no message_id —
+   * for consumers that know nothing of Conveyor. Retry copies still carry Conveyor's headers.
+   * @default true
+   */
+  envelope: boolean;
+  /**
+   * `?bind.<topic>=<exchange>/<routing key>`: the topic publishes to an exchange that already
+   * exists, with that routing key (`bind.mailbox=/mailbox`: the default exchange, straight into
+   * queue `mailbox`). Nothing is declared. A channel of the topic with no binding of its own
+   * consumes the routing key's queue as is when the exchange is the default one, else its own
+   * queue bound to the exchange with the routing key. @default none (Conveyor's own fanout exchange)
+   */
+  topics: ReadonlyMap<string, AmqpTarget>;
+  /**
+   * `?bind.<topic>:<channel>=<queue>`: the channel consumes a queue that already exists, as is
+   * (a passive declare: any durability and arguments work), without binding it.
+   * @default none (Conveyor's own queue `<prefix><topic>:<channel>`)
+   */
+  queues: ReadonlyMap<string, string>;
 }
 
-const OURS = ['prefix', 'maxMessageBytes', 'publishTimeoutMs', 'reconnectMinMs', 'reconnectMaxMs', 'retryQueueExpiresMs'] as const;
+const OURS = ['prefix', 'maxMessageBytes', 'publishTimeoutMs', 'reconnectMinMs', 'reconnectMaxMs', 'retryQueueExpiresMs', 'envelope'] as const;
+/** Query keys naming existing broker objects (the same `bind.` form every engine reads). */
+export const BIND = 'bind.';
 
 /** Reads Conveyor's options from the URL query, leaves the client's own (heartbeat, frameMax, ...) in place. */
 export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
@@ -32,7 +60,30 @@ export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
     reconnectMinMs: num('reconnectMinMs', 100),
     reconnectMaxMs: num('reconnectMaxMs', 5000),
     retryQueueExpiresMs: num('retryQueueExpiresMs', 3_600_000),
+    envelope: queryBool(url.searchParams, 'envelope', true, problems),
+    topics: new Map(),
+    queues: new Map(),
   };
+  const topics = options.topics as Map<string, AmqpTarget>;
+  const queues = options.queues as Map<string, string>;
+  for (const [key, value] of [...url.searchParams]) {
+    if (!key.startsWith(BIND)) continue;
+    url.searchParams.delete(key);
+    const name = key.slice(BIND.length);
+    // Topic and channel names never hold ':' (src/engine/names.ts), so it separates them.
+    const colon = name.indexOf(':');
+    if (name === '' || colon === 0 || colon === name.length - 1) {
+      problems.push(`${key}: expected bind.<topic> or bind.<topic>:<channel>`);
+    } else if (colon > 0) {
+      if (value === '') problems.push(`${key}: expected the name of an existing queue, got ""`);
+      queues.set(name, value);
+    } else {
+      const slash = value.indexOf('/');
+      if (slash < 0) problems.push(`${key}: expected <exchange>/<routing key> ("/${value}" for the default exchange), got ${JSON.stringify(value)}`);
+      else if (slash === 0 && value.length === 1) problems.push(`${key}: the default exchange needs a routing key (the queue's name), got "/"`);
+      else topics.set(name, { exchange: value.slice(0, slash), routingKey: value.slice(slash + 1) });
+    }
+  }
   if (problems.length) throw new ConveyorError('ERR_BAD_OPTIONS', `amqp://: ${problems.join('; ')}`, { details: { problems } });
   for (const key of OURS) url.searchParams.delete(key);
   options.url = url.href;
@@ -42,6 +93,21 @@ export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
 /** The exchange of a topic. */
 export function exchangeName(options: AmqpOptions, topic: string): string {
   return `${options.prefix}${topic}`;
+}
+
+/**
+ * Where a channel reads, from its bindings: an existing queue consumed as is (`declare: false`),
+ * or Conveyor's own queue bound to `exchange` with `routingKey` (the topic's fanout exchange, or
+ * the existing exchange the topic is bound to).
+ */
+export type AmqpSource = { queue: string; declare: false } | { queue: string; declare: true; exchange?: AmqpTarget };
+
+export function channelSource(options: AmqpOptions, topic: string, channel: string): AmqpSource {
+  const queue = options.queues.get(`${topic}:${channel}`);
+  if (queue !== undefined) return { queue, declare: false };
+  const target = options.topics.get(topic);
+  if (target?.exchange === '') return { queue: target.routingKey, declare: false };
+  return { queue: queueName(options, topic, channel), declare: true, ...(target ? { exchange: target } : {}) };
 }
 
 /** The durable queue of a channel, bound to its topic's exchange. */

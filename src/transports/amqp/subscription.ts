@@ -2,7 +2,7 @@ import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 import type { AmqpTransport } from './index.ts';
-import { delayBucket, queueName, retryQueueName } from './options.ts';
+import { type AmqpSource, channelSource, delayBucket, retryQueueName } from './options.ts';
 
 type Channel = import('amqplib').Channel;
 type ChannelModel = import('amqplib').ChannelModel;
@@ -73,6 +73,7 @@ export class AmqpSubscription implements Subscription {
   readonly topic: string;
   readonly channel: string;
   readonly queue: string;
+  readonly #source: AmqpSource;
   readonly #transport: AmqpTransport;
   readonly #onMessage: (d: Delivery) => void;
   readonly #onClose: (s: AmqpSubscription) => void;
@@ -95,7 +96,8 @@ export class AmqpSubscription implements Subscription {
     this.#transport = transport;
     this.topic = topic;
     this.channel = channel;
-    this.queue = queueName(transport.options, topic, channel);
+    this.#source = channelSource(transport.options, topic, channel);
+    this.queue = this.#source.queue;
     this.#maxInFlight = maxInFlight;
     this.#onMessage = onMessage;
     this.#onClose = onClose;
@@ -110,10 +112,28 @@ export class AmqpSubscription implements Subscription {
     if (this.#closed) return;
     const ch = await connection.createChannel();
     ch.on('error', () => {});
-    const exchange = await this.#transport.declareExchange(ch, this.topic);
-    const ephemeral = this.#ephemeral;
-    await ch.assertQueue(this.queue, ephemeral ? { exclusive: true, autoDelete: true, durable: false } : { durable: true });
-    await ch.bindQueue(this.queue, exchange, '');
+    const source = this.#source;
+    if (!source.declare) {
+      // Consumed as is: a passive declare, so whatever durability and arguments it has are fine.
+      await ch.checkQueue(source.queue).catch((cause: unknown) => {
+        throw new ConveyorError('ERR_NOT_FOUND', `amqp://: ${this.topic}:${this.channel} is bound to queue ${JSON.stringify(source.queue)}, which does not exist: ${(cause as Error).message}`, {
+          cause,
+          details: { topic: this.topic, channel: this.channel, queue: source.queue },
+        });
+      });
+    } else {
+      let exchange: string;
+      let routingKey = '';
+      if (source.exchange) {
+        await this.#transport.checkTarget(connection, this.topic, source.exchange);
+        ({ exchange, routingKey } = source.exchange);
+      } else {
+        exchange = await this.#transport.declareExchange(ch, this.topic);
+      }
+      const ephemeral = this.#ephemeral;
+      await ch.assertQueue(this.queue, ephemeral ? { exclusive: true, autoDelete: true, durable: false } : { durable: true });
+      await ch.bindQueue(this.queue, exchange, routingKey);
+    }
     await ch.prefetch(this.#maxInFlight);
     this.#generation++;
     this.#amqpChannel = ch;

@@ -12,6 +12,7 @@
  * | timeout       | XPENDING idle ≥ timeoutMs → XCLAIM to this consumer, attempts = the delivery count |
  * | touch         | XCLAIM to self with JUSTID (resets the idle time)                        |
  * | `#ephemeral` topic | PUBLISH / SUBSCRIBE: no persistence, every subscriber gets every message, acks are no-ops |
+ * | `?bind.<topic>=<key>` | the stream (or Pub/Sub channel) is `<key>` as is, no prefix: existing names |
  *
  * Trimming is approximate and blind to consumer groups: entries past maxLen go even if a slow
  * channel has not read them. Size maxLen for the longest backlog you accept.

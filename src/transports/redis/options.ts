@@ -22,8 +22,17 @@ export interface RedisOptions {
    * @default true
    */
   envelope: boolean;
+  /**
+   * `?bind.<topic>=<key>`: the topic's stream — or Pub/Sub channel, for an `#ephemeral` topic
+   * (`bind.chatroom%23ephemeral=chatroom`) — is `<key>` exactly, without the prefix, as foreign
+   * producers and consumers name it. Retry and delay keys stay Conveyor's own (`<prefix><topic>:…`).
+   * A channel needs no binding: its consumer group is the channel's name as is.
+   * @default none (`<prefix><topic>`)
+   */
+  topics: ReadonlyMap<string, string>;
 }
 
+const BIND = 'bind.';
 const OURS = ['prefix', 'maxLen', 'maxMessageBytes', 'blockMs', 'delayPollMs', 'envelope'] as const;
 
 export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
@@ -38,9 +47,16 @@ export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
     blockMs: num('blockMs', 1000),
     delayPollMs: num('delayPollMs', 50),
     envelope: queryBool(url.searchParams, 'envelope', true, problems),
+    topics: new Map(),
   };
-  for (const key of url.searchParams.keys()) {
-    if (!(OURS as readonly string[]).includes(key)) problems.push(`${key}: unknown option`);
+  for (const [key, value] of url.searchParams) {
+    if (key.startsWith(BIND)) {
+      const topic = key.slice(BIND.length);
+      // Topic and channel names never hold ':' (src/engine/names.ts).
+      if (topic === '' || topic.includes(':')) problems.push(`${key}: expected bind.<topic> (a channel's consumer group is its own name; nothing to bind)`);
+      else if (value === '') problems.push(`${key}: expected the stream or Pub/Sub channel name, got ""`);
+      else (options.topics as Map<string, string>).set(topic, value);
+    } else if (!(OURS as readonly string[]).includes(key)) problems.push(`${key}: unknown option`);
   }
   if (problems.length) throw new ConveyorError('ERR_BAD_OPTIONS', `redis://: ${problems.join('; ')}`, { details: { problems } });
   url.search = '';
@@ -48,8 +64,8 @@ export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
   return options;
 }
 
-/** The stream of a topic. */
-export const streamKey = (o: RedisOptions, topic: string) => `${o.prefix}${topic}`;
+/** The stream of a topic (its Pub/Sub channel if `#ephemeral`): the bound name, else `<prefix><topic>`. */
+export const streamKey = (o: RedisOptions, topic: string) => o.topics.get(topic) ?? `${o.prefix}${topic}`;
 /** A channel's own stream of retries, which only its consumer group reads. */
 export const retryKey = (o: RedisOptions, topic: string, channel: string) => `${o.prefix}${topic}:retry:${channel}`;
 /** A channel's delayed retries: a sorted set scored by due time. */
