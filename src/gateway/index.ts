@@ -7,24 +7,29 @@
  *
  * | status | when |
  * |---|---|
- * | 400 | bad JSON/CBOR/NDJSON or a schema violation (the reason, and the line for NDJSON) |
- * | 401 | `auth.token` set and the bearer token is missing or wrong |
+ * | 400 | bad JSON/CBOR/NDJSON (or not UTF-8), nesting over `maxDepth`, a schema violation (the reason, and the line for NDJSON), a malformed `%` escape in the topic, or a CBOR value with no JSON form on an untyped topic |
+ * | 401 | `auth.token` set and the bearer token is missing or wrong (compared in constant time) |
  * | 404 | a topic the gateway does not serve |
+ * | 408 | the body did not arrive within `bodyTimeoutMs` (headers later than `headersTimeoutMs`: Node answers 408 and closes) |
  * | 413 | body over `maxBodyBytes` — refused from Content-Length before reading, or cut off when streaming |
- * | 429 | more than `maxConcurrent` requests waiting for confirms (Retry-After) |
+ * | 415 | a Content-Type other than JSON, NDJSON or CBOR |
+ * | 429 | more than `maxConcurrent` requests with their body in, waiting for confirms (Retry-After) |
  * | 503 | the broker did not confirm (down, closed): Retry-After |
+ *
+ * An answer given before the body is all in (401, 404, 413, 415) keeps reading and discarding
+ * the rest for up to `drainTimeoutMs`, so that the client reads its answer instead of a reset.
  *
  * Also `GET /healthz`, `GET /stats` (JSON) and `GET /metrics` (Prometheus text format).
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { codecs } from '../core/codecs/index.ts';
+import { cborCodec, DEFAULT_DECODE_LIMITS } from '../core/codecs/index.ts';
 import { isConveyorError, isRetryable } from '../core/errors.ts';
-import { newId } from '../core/id.ts';
-import { HEADER, type OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
 import { consumerPrometheus, hasConsumerStats } from './consumer-metrics.ts';
+import { bodyType, HttpError, type ParseLimits, parse, readBody } from './body.ts';
 import { Metrics } from './metrics.ts';
 
 export interface GatewayOptions {
@@ -38,8 +43,16 @@ export interface GatewayOptions {
   host?: string;
   /** Largest request body, bytes. @default 1048576 */
   maxBodyBytes?: number;
-  /** Requests waiting for confirms at once before 429. @default 1024 */
+  /** Requests waiting for confirms at once before 429; a request counts only once its body is in. @default 1024 */
   maxConcurrent?: number;
+  /** Deepest nesting of arrays/objects (maps) in a JSON or CBOR body, levels. @default 100 */
+  maxDepth?: number;
+  /** A request's headers must all arrive within this, ms; later, Node answers 408 and closes. @default 10000 */
+  headersTimeoutMs?: number;
+  /** A request's body must all arrive within this after its headers, ms; later, 408 and close. @default 30000 */
+  bodyTimeoutMs?: number;
+  /** After an answer given before the body is in (401/404/413/415), how long the rest is read and discarded before closing, ms. @default 5000 */
+  drainTimeoutMs?: number;
   /** Require `Authorization: Bearer <token>` on POSTs. */
   auth?: { token: string };
   /** Retry-After on 429/503, seconds. @default 1 */
@@ -55,15 +68,6 @@ export interface Gateway {
   close(): Promise<void>;
 }
 
-class HttpError extends Error {
-  constructor(
-    readonly status: number,
-    message: string,
-  ) {
-    super(message);
-  }
-}
-
 /**
  * @example
  * const gw = await gateway({ transport: pipeline, topics: { frames: Frame } });
@@ -72,6 +76,14 @@ class HttpError extends Error {
 export async function gateway(options: GatewayOptions): Promise<Gateway> {
   const maxBody = options.maxBodyBytes ?? 1024 * 1024;
   const maxConcurrent = options.maxConcurrent ?? 1024;
+  const maxDepth = options.maxDepth ?? DEFAULT_DECODE_LIMITS.maxDepth;
+  const headersTimeout = options.headersTimeoutMs ?? 10_000;
+  const bodyTimeout = options.bodyTimeoutMs ?? 30_000;
+  const drainTimeout = options.drainTimeoutMs ?? 5_000;
+  const limits: ParseLimits = { maxDepth, cbor: cborCodec({ maxDepth, maxBytes: Math.max(maxBody, 1) }) };
+  // Digests of equal length, so timingSafeEqual neither throws on nor leaks a length difference.
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expectedAuth = options.auth ? digest(`Bearer ${options.auth.token}`) : undefined;
   const retryAfter = String(options.retryAfterSeconds ?? 1);
   const metrics = new Metrics();
   const source = options.transport;
@@ -80,22 +92,20 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
   let concurrent = 0;
 
   async function handlePost(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
-    if (options.auth && req.headers.authorization !== `Bearer ${options.auth.token}`) throw new HttpError(401, 'missing or wrong bearer token');
+    if (expectedAuth && !timingSafeEqual(digest(req.headers.authorization ?? ''), expectedAuth)) throw new HttpError(401, 'missing or wrong bearer token');
     if (!Object.hasOwn(options.topics, topic)) throw new HttpError(404, `no such topic: ${topic}`);
+    const type = bodyType(req.headers['content-type']);
     const declared = Number(req.headers['content-length']);
-    if (declared > maxBody) {
-      // Refuse before reading; close so the client stops sending.
-      res.setHeader('connection', 'close');
-      throw new HttpError(413, `body of ${declared} bytes is over the ${maxBody}-byte limit`);
-    }
+    if (declared > maxBody) throw new HttpError(413, `body of ${declared} bytes is over the ${maxBody}-byte limit`);
+    const body = await readBody(req, maxBody, bodyTimeout);
+    const messages = parse(options.topics[topic] ?? null, type, body, limits);
+    // A slot is taken only now: clients still trickling their bodies must not lock others out.
     if (concurrent >= maxConcurrent) {
       res.setHeader('retry-after', retryAfter);
       throw new HttpError(429, `${concurrent} requests are waiting for the broker; try again later`);
     }
     concurrent++;
     try {
-      const body = await readBody(req, maxBody, res);
-      const messages = parse(options.topics[topic] ?? null, String(req.headers['content-type'] ?? 'application/json'), body);
       transport ??= await (source as { transport(): Promise<Transport> }).transport();
       try {
         await transport.publish(topic, messages);
@@ -111,13 +121,21 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     }
   }
 
-  const server = createServer((req, res) => {
+  const server = createServer(
+    {
+      headersTimeout: headersTimeout,
+      // Node's whole-request bound, a backstop behind readBody's own body deadline.
+      requestTimeout: headersTimeout + bodyTimeout + drainTimeout,
+      // Node checks those timeouts only this often (30 s by default).
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(headersTimeout / 4))),
+    },
+    (req, res) => {
     const started = performance.now();
     const url = req.url ?? '/';
     const done = (status: number) => metrics.request(status, (performance.now() - started) / 1000);
     let route: Promise<void>;
     if (req.method === 'POST' && url.startsWith('/v1/topics/')) {
-      route = handlePost(req, res, decodeURIComponent(url.slice('/v1/topics/'.length).split('?', 1)[0]!));
+      route = topicOf(url).then((topic) => handlePost(req, res, topic));
     } else if (req.method === 'GET' && url === '/healthz') {
       route = Promise.resolve(send(res, 200, { status: 'ok' }));
     } else if (req.method === 'GET' && url === '/stats') {
@@ -132,12 +150,18 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
       () => done(res.statusCode),
       (error: unknown) => {
         const status = error instanceof HttpError ? error.status : 500;
-        if (!res.headersSent) send(res, status, { error: (error as Error).message });
-        else res.destroy();
+        if (res.headersSent) res.destroy();
+        else {
+          // A slow client is not waited for; any other early answer drains the rest (below).
+          if (status === 408) res.setHeader('connection', 'close');
+          send(res, status, { error: (error as Error).message });
+          if (!req.complete && status !== 408) drain(req, drainTimeout);
+        }
         done(status);
       },
     );
-  });
+    },
+  );
   server.keepAliveTimeout = 5000;
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
@@ -162,78 +186,26 @@ function send(res: ServerResponse, status: number, body: unknown): void {
   res.end(text);
 }
 
-/** Reads the body, counting bytes as they come: past the limit it answers 413 and stops reading. */
-function readBody(req: IncomingMessage, max: number, res: ServerResponse): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > max) {
-        res.setHeader('connection', 'close');
-        reject(new HttpError(413, `body is over the ${max}-byte limit`));
-        req.pause();
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)));
-    req.once('error', reject);
-  });
-}
-
-/** Body → messages: every value validated and encoded before anything is published. */
-function parse(definition: MessageDefinition<unknown> | null, contentType: string, body: Buffer): OutgoingMessage[] {
-  const type = contentType.split(';', 1)[0]!.trim().toLowerCase();
-  let values: unknown[];
-  if (type === 'application/x-ndjson' || type === 'application/ndjson') {
-    values = [];
-    let line = 0;
-    let start = 0;
-    while (start < body.length) {
-      let end = body.indexOf(10, start);
-      if (end === -1) end = body.length;
-      line++;
-      const text = body.toString('utf8', start, end).trim();
-      start = end + 1;
-      if (text === '') continue;
-      try {
-        values.push(JSON.parse(text));
-      } catch (e) {
-        throw new HttpError(400, `line ${line}: malformed JSON: ${(e as Error).message}`);
-      }
-    }
-    if (values.length === 0) throw new HttpError(400, 'empty NDJSON body');
-    return encodeAll(definition, values, (i) => `line ${i + 1}: `);
+/** The topic from `/v1/topics/<topic>[?…]`, percent-decoded; a malformed escape is the client's error. */
+async function topicOf(url: string): Promise<string> {
+  const raw = url.slice('/v1/topics/'.length).split('?', 1)[0]!;
+  try {
+    return decodeURIComponent(raw);
+  } catch {
+    throw new HttpError(400, `malformed %-escape in topic ${JSON.stringify(raw)}`);
   }
-  if (type === 'application/cbor') {
-    try {
-      values = [codecs.cbor.decode(body)];
-    } catch (e) {
-      throw new HttpError(400, `malformed CBOR: ${(e as Error).message}`);
-    }
-  } else if (type === 'application/json') {
-    try {
-      values = [JSON.parse(body.toString('utf8'))];
-    } catch (e) {
-      throw new HttpError(400, `malformed JSON: ${(e as Error).message}`);
-    }
-  } else throw new HttpError(400, `unsupported content-type ${JSON.stringify(contentType)}: use application/json, application/cbor or application/x-ndjson`);
-  return encodeAll(definition, values, () => '');
 }
 
-function encodeAll(definition: MessageDefinition<unknown> | null, values: unknown[], where: (i: number) => string): OutgoingMessage[] {
-  return values.map((value, i) => {
-    const id = newId();
-    if (!definition) {
-      return { id, body: codecs.json.encode(value), headers: { [HEADER.contentType]: 'application/json', [HEADER.id]: id } };
-    }
-    try {
-      const { body, headers } = definition.encode(definition.validate(value));
-      headers[HEADER.id] = id;
-      return { id, body, headers };
-    } catch (e) {
-      throw new HttpError(400, `${where(i)}${(e as Error).message}`);
-    }
-  });
+/**
+ * Reads and discards the rest of a body that was answered early, for up to `ms`, then closes.
+ * Closing with unread bytes makes the kernel send a reset, which can destroy the answer before
+ * the client has read it (issue 14: a 100 MB body got a reset instead of its 413 one time in three).
+ */
+function drain(req: IncomingMessage, ms: number): void {
+  req.resume();
+  const timer = setTimeout(() => req.socket.destroy(), ms);
+  timer.unref();
+  const clear = () => clearTimeout(timer);
+  req.once('end', clear);
+  req.socket.once('close', clear);
 }
