@@ -4,7 +4,7 @@
  * before SIGINT stops it.
  */
 import assert from 'node:assert/strict';
-import { type ChildProcess, execFile, spawn } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,6 +13,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import { app, bytesMessage } from '../../src/index.ts';
 import { type Broker, startBroker } from '../../src/server/index.ts';
+import { type Child, spawnChild } from '../helpers/child.ts';
 import { tempDir, uniqueName, waitFor } from '../helpers/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
@@ -33,20 +34,8 @@ after(async () => {
   if (pkg) rmSync(pkg, { recursive: true, force: true });
 });
 
-function conveyor(args: string[], cwd: string): { child: ChildProcess; out: () => string; err: () => string; done: Promise<number | string | null>; exited: () => boolean } {
-  const child = spawn(process.execPath, [join(pkg, 'dist', 'cli', 'main.js'), ...args], { cwd, timeout: 30_000 });
-  let out = '';
-  let err = '';
-  let exited = false;
-  child.stdout!.on('data', (b) => (out += b));
-  child.stderr!.on('data', (b) => (err += b));
-  const done = new Promise<number | string | null>((resolve) =>
-    child.on('close', (code, signal) => {
-      exited = true;
-      resolve(code ?? signal);
-    }),
-  );
-  return { child, out: () => out, err: () => err, done, exited: () => exited };
+function conveyor(args: string[], cwd: string): Child {
+  return spawnChild(process.execPath, [join(pkg, 'dist', 'cli', 'main.js'), ...args], { cwd, timeout: 30_000 });
 }
 
 describe('conveyor run on TypeScript, from the built CLI', () => {

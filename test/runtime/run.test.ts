@@ -1,37 +1,16 @@
 import assert from 'node:assert/strict';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { app, bytesMessage } from '../../src/index.ts';
+import { type Child, spawnChild } from '../helpers/child.ts';
 import { tempDir, uniqueName, waitFor } from '../helpers/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 
-interface Child {
-  child: ChildProcess;
-  out: () => string;
-  err: () => string;
-  /** Exit code, or the signal's name when the process was killed by it. */
-  done: Promise<number | string | null>;
-  exited: () => boolean;
-}
-
 function node(file: string): Child {
-  const child = spawn(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, timeout: 30_000 });
-  let out = '';
-  let err = '';
-  let exited = false;
-  child.stdout!.on('data', (b) => (out += b));
-  child.stderr!.on('data', (b) => (err += b));
-  const done = new Promise<number | string | null>((resolve) =>
-    child.on('close', (code, signal) => {
-      exited = true;
-      resolve(code ?? signal);
-    }),
-  );
-  return { child, out: () => out, err: () => err, done, exited: () => exited };
+  return spawnChild(process.execPath, ['--import', 'tsx', file], { cwd: ROOT, timeout: 30_000 });
 }
 
 /** The README's "A worker in a few lines", verbatim but for a handler that prints and resolvable import specifiers. */
