@@ -3,7 +3,6 @@
  * stack trace, "fetch failed", a silent exit 0, or a wrong count.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { createServer as createHttpServer } from 'node:http';
 import { createServer } from 'node:net';
 import { after, before, describe, test } from 'node:test';
@@ -12,17 +11,7 @@ import { connect } from '../../src/connect.ts';
 import { isConveyorError } from '../../src/core/errors.ts';
 import { type Broker, startBroker } from '../../src/server/index.ts';
 import { uniqueName, waitFor } from '../helpers/index.ts';
-
-function cli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: timeoutMs });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b) => (out += b));
-    child.stderr.on('data', (b) => (err += b));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+import { cli } from '../helpers/child.ts';
 
 /** A clear error: non-zero, no stack frames, and the first line says what to do. */
 function assertOneLine(r: { code: number | null; err: string }, pattern: RegExp): void {

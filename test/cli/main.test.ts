@@ -1,17 +1,6 @@
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { test } from 'node:test';
-
-function cli(args: string[], timeoutMs = 10_000): Promise<{ code: number | null; out: string; err: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: timeoutMs });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (b) => (out += b));
-    child.stderr.on('data', (b) => (err += b));
-    child.on('close', (code) => resolve({ code, out, err }));
-  });
-}
+import { cli } from '../helpers/child.ts';
 
 test('conveyor --help lists the commands; an unknown command is a clear error', async () => {
   const help = await cli(['--help']);

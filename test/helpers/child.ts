@@ -25,3 +25,10 @@ export function spawnChild(command: string, args: string[], options: SpawnOption
   );
   return { child, out: () => out, err: () => err, done, exited: () => exited };
 }
+
+/** `conveyor <args>` from the sources in a child process: its exit code and output once it ends. */
+export async function cli(args: string[], timeoutMs = 20_000): Promise<{ code: number | null; out: string; err: string }> {
+  const run = spawnChild(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { timeout: timeoutMs });
+  const done = await run.done;
+  return { code: typeof done === 'number' ? done : null, out: run.out(), err: run.err() };
+}
