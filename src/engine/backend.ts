@@ -25,6 +25,10 @@ export class MemoryBackend implements BackendQueue {
     return this.#ring.length;
   }
 
+  peek(max: number): EngineMessage[] {
+    return this.#ring.peek(max);
+  }
+
   sync(): Promise<void> {
     return RESOLVED;
   }

@@ -7,7 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
 import type { BackendFactory } from '../../engine/types.ts';
-import { type BrokerOptions, startBroker } from '../../server/index.ts';
+import { type Broker, type BrokerOptions, startBroker } from '../../server/index.ts';
 
 export const summary = 'serve the embedded broker over NSQ TCP and HTTP';
 
@@ -29,6 +29,9 @@ const USAGE = `usage: conveyor broker [options]
   --msg-timeout MS         in-flight timeout unless the client negotiates one (default 60000)
   --max-msg-timeout MS     largest msg_timeout a client may negotiate (default 900000)
   --max-req-timeout MS     largest REQ / DPUB delay (default 3600000)
+  --no-dashboard           do not serve the dashboard at http://HTTP/dashboard/
+  --dashboard-token TOKEN  the dashboard's API wants Authorization: Bearer TOKEN
+  --dashboard-read-only    the dashboard shows, and changes nothing
   -h, --help               this text
 `;
 
@@ -64,6 +67,9 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         'data-dir': { type: 'string' },
         durable: { type: 'boolean' },
         memory: { type: 'boolean' },
+        'no-dashboard': { type: 'boolean' },
+        'dashboard-token': { type: 'string' },
+        'dashboard-read-only': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -107,7 +113,10 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     out(`tcp ${broker.tcpAddress}`);
     out(`http ${broker.httpAddress}`);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
+    const board = values['no-dashboard'] ? undefined : await mountDashboard(broker, values);
+    if (board) out(`dashboard http://${broker.httpAddress}${board.prefix}/`);
     await stopped(io.stop);
+    await board?.close();
     await broker.close();
     return 0;
   } catch (cause) {
@@ -139,6 +148,23 @@ async function loadDisk(dir: string, durable: boolean): Promise<{ backend: Backe
   }
   const { restoreTopology } = mod;
   return { backend: mod.diskBackend({ dir, durable }), restore: (engine) => restoreTopology?.(engine, dir) };
+}
+
+/** The dashboard on the broker's HTTP listener, loaded on demand like the disk queue. */
+async function mountDashboard(broker: Broker, values: Record<string, string | boolean | undefined>) {
+  const { Engine } = await import('../../engine/engine.ts');
+  if (!(broker.engine instanceof Engine)) return undefined;
+  const { dashboard } = await import('../../dashboard/handler.ts');
+  const token = values['dashboard-token'] as string | undefined;
+  const board = dashboard({
+    engine: broker.engine,
+    clients: () => broker.clients(),
+    prefix: '/dashboard',
+    readOnly: values['dashboard-read-only'] === true,
+    ...(token ? { auth: { token } } : {}),
+  });
+  broker.mount(board);
+  return board;
 }
 
 function stopped(signal: AbortSignal | undefined): Promise<void> {

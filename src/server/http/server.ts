@@ -32,6 +32,14 @@ export interface HttpContext {
   /** host:port of the TCP listener, for /info. */
   tcpAddress(): string;
   httpAddress(): string;
+  /** Handlers mounted beside nsqd's API (the dashboard), asked first; each owns a path prefix. */
+  mounts?: readonly MountedHandler[];
+}
+
+/** A request handler that takes the requests under its own prefix (`owns`). */
+export interface MountedHandler {
+  owns(url: string): boolean;
+  (req: IncomingMessage, res: ServerResponse): void;
 }
 
 type Handler = (req: IncomingMessage, query: URLSearchParams, ctx: HttpContext) => Promise<unknown> | unknown;
@@ -64,6 +72,8 @@ const ROUTES: Record<string, { method: string; handler: Handler; text?: boolean 
 
 export function createHttpServer(ctx: HttpContext): Server {
   return createServer((req, res) => {
+    const mounted = ctx.mounts?.find((m) => m.owns(req.url ?? '/'));
+    if (mounted) return mounted(req, res);
     handle(req, res, ctx).catch((err) => respondError(res, err));
   });
 }
