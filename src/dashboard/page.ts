@@ -14,6 +14,7 @@ export function pageHtml(prefix: string): string {
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <title>Conveyor dashboard</title>
+<link rel="icon" href="data:,">
 <link rel="stylesheet" href="${base}/app.css">
 </head>
 <body data-base="${base}">
@@ -106,6 +107,9 @@ tr.paused .name { color: var(--warn); }
 .client { display: inline-block; margin-right: 6px; padding: 0 6px; border-radius: 4px; background: #1e2833; font-size: 12px; }
 .spark { width: 120px; height: 24px; vertical-align: middle; margin-left: 6px; }
 .spark polyline { fill: none; stroke: var(--accent); stroke-width: 1.5; }
+.spark .axis { stroke: var(--line); stroke-width: 1; }
+.grid td.clients, .grid td:nth-child(9) { white-space: normal; max-width: 260px; }
+.grid td:last-child button { padding: 1px 6px; }
 .rate { display: inline-block; min-width: 56px; }
 button { background: #222c38; color: var(--text); border: 1px solid var(--line); border-radius: 4px; padding: 2px 8px; font: inherit; cursor: pointer; margin-right: 3px; }
 button:hover { border-color: var(--accent); }
@@ -116,7 +120,7 @@ input, select, textarea { background: #0c1116; color: var(--text); border: 1px s
 textarea { width: 100%; font-family: ui-monospace, monospace; }
 .muted { color: var(--muted); }
 .mono, pre { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size: 12px; }
-pre { margin: 2px 0; white-space: pre-wrap; max-width: 560px; max-height: 160px; overflow: auto; }
+pre { margin: 2px 0; white-space: pre-wrap; word-break: break-all; max-width: 520px; max-height: 160px; overflow: auto; }
 .fmt { color: var(--muted); font-size: 11px; }
 .code { color: var(--bad); font-weight: 600; }
 .err { color: var(--bad); }
@@ -238,8 +242,9 @@ export const APP_JS = String.raw`'use strict';
     var step = w / 60;
     var x0 = w - (series.length - 1) * step;
     var pts = series.map(function (v, i) { return (x0 + i * step).toFixed(1) + ',' + (h - 1 - (v / max) * (h - 2)).toFixed(1); });
+    // The x axis is always the last minute, so a chart that just started fills from the right.
     return '<svg class="spark" viewBox="0 0 120 24" role="img" aria-label="messages per second, last minute, peak ' + fmt(max) + '/s">' +
-      '<polyline points="' + pts.join(' ') + '"/></svg>';
+      '<line class="axis" x1="0" y1="23.5" x2="120" y2="23.5"/><polyline points="' + pts.join(' ') + '"/></svg>';
   }
 
   // Rows are kept and only their changed cells rewritten, so a button under the pointer stays the same element.
@@ -348,7 +353,7 @@ export const APP_JS = String.raw`'use strict';
   function shownBody(b) {
     var head = '<span class="fmt">' + esc(b.format) + ' · ' + b.size + ' B</span>';
     if (b.json !== undefined) {
-      var text = JSON.stringify(b.json, null, 1);
+      var text = JSON.stringify(b.json);
       if (text.length > 2000) text = text.slice(0, 2000) + '…';
       return head + '<pre class="json">' + esc(text) + '</pre>';
     }
