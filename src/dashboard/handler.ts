@@ -64,6 +64,9 @@ class HttpError extends Error {
   }
 }
 
+/** Bytes of unread snapshots a viewer may fall behind by before its stream is closed. */
+const MAX_VIEWER_BACKLOG = 1024 * 1024;
+
 const ACTIONS = new Set<Action>(['pause', 'unpause', 'empty', 'delete']);
 const FORMATS: Record<string, { contentType: string; encode: (text: string) => Uint8Array }> = {
   json: { contentType: 'application/json', encode: (text) => codecs.json.encode(parseJson(text)) },
@@ -101,7 +104,16 @@ export function dashboard(options: DashboardOptions): Dashboard {
   async function sample(): Promise<void> {
     latest = await source.topics();
     history.sample(counts(latest));
-    for (const viewer of viewers) viewer.res.write(`event: snapshot\ndata: ${JSON.stringify(build(viewer.query))}\n\n`);
+    for (const viewer of viewers) {
+      // A viewer that stopped reading gets cut off instead of growing our buffer every second;
+      // its page reconnects when it reads again.
+      if (viewer.res.writableLength > MAX_VIEWER_BACKLOG) {
+        viewers.delete(viewer);
+        viewer.res.destroy();
+        continue;
+      }
+      viewer.res.write(`event: snapshot\ndata: ${JSON.stringify(build(viewer.query))}\n\n`);
+    }
   }
   function tick(): void {
     if (viewers.size === 0 && Date.now() - lastUse > 60_000) {
@@ -179,8 +191,10 @@ export function dashboard(options: DashboardOptions): Dashboard {
         const topic = name(body.topic, 'topic');
         const selection = selectionOf(body.ids);
         const transport = await source.transport();
+        // In process every queued letter arrives within a turn or two; over a network, allow a round trip.
+        const dlqOptions = { idleMs: source.kind === 'embedded' ? 50 : 300 };
         const result =
-          path === 'replay' ? await replayDeadLetters(transport, topic, selection, { idleMs: 50 }) : await purgeDeadLetters(transport, topic, selection, { idleMs: 50 });
+          path === 'replay' ? await replayDeadLetters(transport, topic, selection, dlqOptions) : await purgeDeadLetters(transport, topic, selection, dlqOptions);
         await sampleSoon();
         return send(res, 200, result);
       }
@@ -203,6 +217,7 @@ export function dashboard(options: DashboardOptions): Dashboard {
     const gone = () => viewers.delete(viewer);
     req.once('close', gone);
     res.once('close', gone);
+    res.once('error', gone);
   }
 
   const handler = ((req, res, next) => {

@@ -106,6 +106,7 @@ test('publish from the page as JSON, CBOR or raw; peek shows them decoded and ta
   assert.equal((await post('publish', { topic, format: 'raw', body: 'hi' })).status, 200);
   assert.equal((await post('publish', { topic, format: 'json', body: '{broken' })).status, 400);
   assert.equal((await post('publish', { topic, format: 'yaml', body: 'a: 1' })).status, 400);
+  assert.equal((await post('publish', { topic: 'bad topic', format: 'raw', body: 'x' })).status, 400);
   const peek = await api(`peek?topic=${topic}&channel=c&n=10`);
   assert.equal(peek.status, 200);
   assert.deepEqual(
@@ -207,6 +208,19 @@ test('a raw dead letter shows as hex; a body the codec refuses shows as hex with
   const raw = (await api(`dead?topic=${topic}.raw`)).body.letters[0];
   assert.equal(raw.body.format, 'raw');
   assert.equal(raw.body.hex, '010203');
+});
+
+test('an oversized publish is a 413 and publishes nothing', async (t) => {
+  const { engine, post } = await serve(t, { maxPublishBytes: 16 });
+  const topic = uniqueName('big');
+  engine.topic(topic).channel('c');
+  const big = await post('publish', { topic, format: 'raw', body: 'x'.repeat(17) });
+  assert.equal(big.status, 413);
+  assert.match(big.body.error, /17 bytes is over the 16-byte limit/);
+  const huge = await post('publish', { topic, format: 'raw', body: 'x'.repeat(200) });
+  assert.equal(huge.status, 413);
+  assert.equal(engine.topic(topic).channel('c').stats().message_count, 0);
+  assert.equal((await post('publish', { topic, format: 'raw', body: 'x'.repeat(16) })).status, 200);
 });
 
 test('bearer token on the API (the page itself is static), and read-only mode', async (t) => {
