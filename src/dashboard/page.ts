@@ -59,6 +59,7 @@ export function pageHtml(prefix: string): string {
       <button id="replay-selected" class="act">Replay selected</button>
       <button id="replay-all" class="act">Replay all</button>
       <button id="discard-selected" class="act danger">Discard selected</button>
+      <button id="discard-all" class="act danger">Discard all</button>
     </div>
     <div id="dead-list"></div>
   </section>
@@ -460,6 +461,7 @@ export const APP_JS = String.raw`'use strict';
   $('#replay-selected').addEventListener('click', function () { deadAction('replay', false); });
   $('#replay-all').addEventListener('click', function () { deadAction('replay', true); });
   $('#discard-selected').addEventListener('click', function () { deadAction('discard', false); });
+  $('#discard-all').addEventListener('click', function () { deadAction('discard', true); });
   $('#peek-close').addEventListener('click', function () { $('#peek').classList.add('hidden'); });
   $('#pub-cancel').addEventListener('click', function () { $('#publish').classList.add('hidden'); });
   $('#pub-form').addEventListener('submit', function (e) {

@@ -133,6 +133,26 @@ test('the page renders live figures; pause and replay work from it; a screenshot
   await waitFor(() => handled.has(frameNo), `frame ${frameNo} handled after its replay`, 20_000);
   await waitFor(async () => !(await page.locator(`#dead-list tr[data-dead="${deadId}"]`).count()), 'the replayed letter gone from the list', 5000, 100);
 
+  // 1,000 topics more: the page shows one page of them, the pager counts all, the filter finds one.
+  for (let i = 0; i < 1000; i++) engine.topic(`${topic}_many_${String(i).padStart(4, '0')}`);
+  await page.locator('#pager-text', { hasText: /^1005 topics · page 1 of 21$/ }).waitFor({ timeout: 20_000 });
+  assert.equal(await page.locator('#topics tbody tr.topic').count(), 50);
+  await page.locator('#filter').fill(`${topic}_many_0421`);
+  await page.locator('#pager-text', { hasText: /^1 topics · page 1 of 1$/ }).waitFor({ timeout: 20_000 });
+  assert.deepEqual(await page.locator('#topics tbody tr.topic .name').allTextContents(), [`${topic}_many_0421`]);
+
+  // With a token, the page asks for it and goes live once it has it.
+  const secure = dashboard({ engine, prefix: '/secure', auth: { token: 'letmein' } });
+  broker.mount(secure);
+  t.after(() => secure.close());
+  const locked = await browser.newPage();
+  await locked.goto(`http://${broker.httpAddress}/secure/`);
+  await locked.locator('#token-box:not(.hidden)').waitFor({ timeout: 20_000 });
+  await locked.locator('#token').fill('letmein');
+  await locked.locator('#token-box button').click();
+  await locked.locator('#live.on').waitFor({ timeout: 20_000 });
+  await locked.locator(`tr[data-key="t:${topic}"]`).waitFor({ timeout: 20_000 });
+
   const shot = join(dir, 'dashboard.png');
   assert.ok(statSync(shot).size > 20_000, 'a screenshot of the page');
   if (process.env.DASHBOARD_SCREENSHOT) copyFileSync(shot, process.env.DASHBOARD_SCREENSHOT);
