@@ -114,6 +114,23 @@ test('the page renders live figures; pause and replay work from it; a screenshot
   await detector.locator('.client').first().waitFor();
   assert.match(await text(detector.locator('.client').first()), /RDY \d+/);
 
+  // Peek at the paused channel: its next messages, decoded, none taken.
+  const depthBefore = engine.topic(topic).channel('archive').stats().depth;
+  await archive.locator('button[data-peek]').click();
+  await page.locator('#peek:not(.hidden)').waitFor();
+  assert.match(await text(page.locator('#peek-title')), new RegExp(`Next messages of ${topic}/archive`));
+  assert.match(await text(page.locator('#peek-list tbody tr').first()), /"camera":"c1"/);
+  assert.ok(engine.topic(topic).channel('archive').stats().depth >= depthBefore, 'peek took nothing');
+  await page.locator('#peek-close').click();
+
+  // Publish from the page, after the confirm step.
+  await row.locator('button[data-act="publish"]').click();
+  await page.locator('#pub-body').fill('{"n": 100001, "camera": "from-the-page"}');
+  await page.locator('#pub-form button[type="submit"]').click();
+  await page.locator('#confirm-yes').click();
+  await page.locator('#flash', { hasText: `to ${topic}` }).waitFor({ timeout: 20_000 });
+  await waitFor(() => handled.has(100001), 'the published message handled', 20_000);
+
   // Dead letters: pick one, replay it through the confirm step; it is handled on the original topic.
   await page.locator('#dead-topic').selectOption(topic);
   const first = page.locator('#dead-list tbody tr').first();
