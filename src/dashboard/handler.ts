@@ -101,9 +101,10 @@ export function dashboard(options: DashboardOptions): Dashboard {
   const build = (query: URLSearchParams) =>
     snapshot({ topics: latest, history, kind: source.kind, canPeek: source.canPeek, readOnly, consumers: consumers(), timings: options.timings }, viewOf(query));
 
-  async function sample(): Promise<void> {
+  /** Reads the source and sends every viewer its page; `record` adds the reading to the rate history. */
+  async function sample(record = true): Promise<void> {
     latest = await source.topics();
-    history.sample(counts(latest));
+    if (record) history.sample(counts(latest));
     for (const viewer of viewers) {
       // A viewer that stopped reading gets cut off instead of growing our buffer every second;
       // its page reconnects when it reads again.
@@ -206,7 +207,8 @@ export function dashboard(options: DashboardOptions): Dashboard {
   /** After an action, the next snapshot shows its effect instead of the one from before it. */
   async function sampleSoon(): Promise<void> {
     await sampling;
-    await (sampling ??= sample().finally(() => (sampling = undefined)));
+    // Not a point of the rate history: the chart's points stay one interval apart.
+    await (sampling ??= sample(false).finally(() => (sampling = undefined)));
   }
 
   function stream(req: IncomingMessage, res: ServerResponse, query: URLSearchParams): void {

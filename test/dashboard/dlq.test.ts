@@ -83,10 +83,12 @@ test('bodies are shown as JSON whatever the codec, bytes as hex; rates are diffe
   assert.match(unknown.error!, /no codec/);
 
   const h = new RateHistory();
-  for (const n of [0, 10, 30, 30]) h.sample(new Map([['t', n]]));
+  for (const [i, n] of [0, 10, 30, 30].entries()) h.sample(new Map([['t', n]]), i * 1000);
   assert.deepEqual(h.rates('t'), [10, 20, 0]);
   assert.equal(h.rate('t'), 0);
-  for (let i = 0; i < 100; i++) h.sample(new Map([['t', 30 + i]]));
+  h.sample(new Map([['t', 40]]), 3500);
+  assert.equal(h.rate('t'), 20, 'per second, whatever the interval');
+  for (let i = 0; i < 100; i++) h.sample(new Map([['t', 40 + i]]), 4000 + i * 1000);
   assert.equal(h.rates('t').length, 60, 'the last minute only');
   h.sample(new Map());
   assert.deepEqual(h.rates('t'), [], 'a deleted topic is forgotten');
