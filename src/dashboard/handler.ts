@@ -146,6 +146,7 @@ export function dashboard(options: DashboardOptions): Dashboard {
     const get = req.method === 'GET' || req.method === 'HEAD';
     if (!get && req.method !== 'POST') throw new HttpError(405, `${req.method} is not allowed`);
     if (!get && readOnly) throw new HttpError(403, 'the dashboard is read-only');
+    if (!get) sameOrigin(req);
     switch (`${get ? 'GET' : 'POST'} ${path}`) {
       case 'GET snapshot':
         await use();
@@ -263,6 +264,27 @@ export function dashboard(options: DashboardOptions): Dashboard {
     await source.close?.();
   };
   return handler;
+}
+
+/**
+ * Actions must come from the page itself. A JSON content type cannot be sent cross-site without a
+ * CORS preflight (which this handler never grants), and a browser names the page that sent a
+ * request in Origin: so another site open in the same browser cannot delete a topic on a
+ * dashboard that has no token.
+ */
+function sameOrigin(req: IncomingMessage): void {
+  const type = (req.headers['content-type'] ?? '').split(';', 1)[0]!.trim().toLowerCase();
+  if (type !== 'application/json') throw new HttpError(415, 'actions take a JSON body (content-type: application/json)');
+  const origin = req.headers.origin;
+  if (origin !== undefined && origin !== 'null') {
+    let host: string;
+    try {
+      host = new URL(origin).host;
+    } catch {
+      throw new HttpError(403, `bad Origin ${JSON.stringify(origin)}`);
+    }
+    if (host !== req.headers.host) throw new HttpError(403, `a request from ${origin} may not act on this dashboard`);
+  }
 }
 
 function statusOf(error: ConveyorError): number {

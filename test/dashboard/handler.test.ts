@@ -92,8 +92,14 @@ test('actions: pause, unpause, empty and delete topics and channels; bad request
   assert.equal((await post('action', { action: 'explode', topic })).status, 400);
   assert.equal((await post('action', { action: 'pause', topic: 'no_such_topic_x' })).status, 404);
   assert.equal((await post('action', { action: 'pause', topic: 'bad name!' })).status, 400);
-  const garbage = await fetch(`${(await serve(t, { engine })).url}/api/action`, { method: 'POST', body: '{not json' });
+  const other = (await serve(t, { engine })).url;
+  const garbage = await fetch(`${other}/api/action`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{not json' });
   assert.equal(garbage.status, 400);
+  // Another site cannot act: no JSON content type (a "simple" cross-site POST), or a foreign Origin.
+  const plain = await fetch(`${other}/api/action`, { method: 'POST', headers: { 'content-type': 'text/plain' }, body: JSON.stringify({ action: 'pause', topic }) });
+  assert.equal(plain.status, 415);
+  const foreign = await post('action', { action: 'pause', topic }, { origin: 'http://evil.example' });
+  assert.equal(foreign.status, 403);
   assert.equal((await post('nope', {})).status, 404);
 });
 

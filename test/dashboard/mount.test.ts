@@ -73,7 +73,7 @@ test('nsqSource: the figures, clients and actions of an nsqd-compatible broker o
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   t.after(() => new Promise((resolve) => server.close(resolve)));
   const base = `http://127.0.0.1:${(server.address() as { port: number }).port}/api`;
-  const post = (path: string, body: unknown) => fetch(`${base}/${path}`, { method: 'POST', body: JSON.stringify(body) });
+  const post = (path: string, body: unknown) => fetch(`${base}/${path}`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
   assert.equal((await post('publish', { topic, format: 'raw', body: 'hello' })).status, 200);
   await waitFor(() => got.length === 1, 'the message through nsqd');
