@@ -334,7 +334,7 @@ export const APP_JS = String.raw`'use strict';
       return {
         key: c.topic + '/' + c.channel,
         cells: [esc(c.topic), esc(c.channel), fmt(c.running), fmt(c.waiting), '<span data-fig="processed">' + fmt(c.processed) + '</span>', fmt(c.retried),
-          '<span data-fig="dead">' + fmt(c.dead) + '</span>', ms(c.p50), ms(c.p99)],
+          '<span data-fig="dead">' + fmt(c.dead) + '</span>', ms(c.p50) + (c.per ? ' /' + c.per : ''), ms(c.p99) + (c.per ? ' /' + c.per : '')],
       };
     }));
     $('#consumers-none').classList.toggle('hidden', snap.consumers.length > 0);

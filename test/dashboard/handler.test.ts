@@ -55,6 +55,32 @@ test('the snapshot shows topics, channels, consumers with RDY, and the runtime c
   assert.equal(body.totals.depth, 1);
 });
 
+test('a batch consumer timed per batch: p50/p99 of its batches, the outage probe kept', async (t) => {
+  const engine = new Engine();
+  t.after(() => engine.close());
+  const pipeline = pipelineOn(t, engine);
+  const timings = new HandlerTimings();
+  const topic = uniqueName('rows');
+  const Row = defineMessage({ name: topic, schema: anything });
+  let rows = 0;
+  const sink = Object.assign(
+    async (values: unknown[]) => {
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      rows += values.length;
+    },
+    { probe: { intervalMs: 100, ready: async () => true } },
+  );
+  const timed = timings.batch(topic, 'archive', sink);
+  assert.equal(timed.probe, sink.probe);
+  await pipeline.consumeBatch(Row, { channel: 'archive', batch: { maxSize: 10, maxWaitMs: 20 } }, timed);
+  await pipeline.publishMany(Row, Array.from({ length: 30 }, (_, i) => ({ i })));
+  await waitFor(() => rows === 30, 'the rows');
+  const { api } = await serve(t, { engine, apps: [pipeline], timings });
+  const c = (await api('snapshot')).body.consumers.find((x: any) => x.topic === topic);
+  assert.equal(c.per, 'batch');
+  assert.ok(c.p50 >= 4, `a batch takes its 5 ms sleep: ${c.p50}`);
+});
+
 test('one SSE stream carries a fresh snapshot every interval, with the rate of the last second', async (t) => {
   const { engine, url } = await serve(t, { intervalMs: 150 });
   const topic = uniqueName('rates');
