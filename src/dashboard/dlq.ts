@@ -45,6 +45,12 @@ export interface DlqOptions {
   limit?: number;
   /** A pass ends when no delivery came for this long, ms. @default 250 */
   idleMs?: number;
+  /**
+   * How long a pass waits for its first delivery, ms: a subscription over a network (connect,
+   * SUB, RDY) takes longer to deliver its first message than the gap between later ones, and an
+   * empty answer must not come from a slow start. @default max(1000, 4 × idleMs)
+   */
+  firstWaitMs?: number;
   /** @default 'dlq' */
   channel?: string;
 }
@@ -211,6 +217,7 @@ async function take(
     throw new ConveyorError('ERR_BAD_OPTIONS', `limit must be an integer from 1 to ${MAX_PASS}, got ${JSON.stringify(limit)}`);
   }
   const idleMs = options.idleMs ?? 250;
+  const firstWaitMs = options.firstWaitMs ?? Math.max(1000, 4 * idleMs);
   const deliveries: Delivery[] = [];
   let last = Date.now();
   let full: (() => void) | undefined;
@@ -221,7 +228,7 @@ async function take(
   });
   await new Promise<void>((resolve) => {
     const timer = setInterval(() => {
-      if (Date.now() - last >= idleMs) done();
+      if (Date.now() - last >= (deliveries.length === 0 ? firstWaitMs : idleMs)) done();
     }, Math.max(10, Math.floor(idleMs / 5)));
     const done = () => {
       clearInterval(timer);

@@ -194,7 +194,7 @@ export function dashboard(options: DashboardOptions): Dashboard {
         const selection = selectionOf(body.ids);
         const transport = await source.transport();
         // In process every queued letter arrives within a turn or two; over a network, allow a round trip.
-        const dlqOptions = { idleMs: source.kind === 'embedded' ? 50 : 300 };
+        const dlqOptions = source.kind === 'embedded' ? { idleMs: 50, firstWaitMs: 200 } : { idleMs: 300 };
         const result =
           path === 'replay' ? await replayDeadLetters(transport, topic, selection, dlqOptions) : await purgeDeadLetters(transport, topic, selection, dlqOptions);
         await sampleSoon();

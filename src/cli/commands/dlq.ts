@@ -26,7 +26,8 @@ const USAGE = `usage: conveyor dlq list <url> <topic> [--limit N] [--json]
   --json        one JSON object per dead letter
   --id ID       the dead letter's id, as list prints it (repeatable)
   --all         every dead letter (replay stops at one it has already replayed)
-  --idle MS     a read ends after MS without a new message (default 500)
+  --idle MS     a read ends after MS without a new message (default 500;
+                the first message is waited for max(1000, 4 × MS))
 `;
 
 export interface DlqIo {
