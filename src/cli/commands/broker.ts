@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
 import type { BackendFactory } from '../../engine/types.ts';
+import { createLogger } from '../../observability/log.ts';
 import { type BrokerOptions, startBroker } from '../../server/index.ts';
 
 export const summary = 'serve the embedded broker over NSQ TCP and HTTP';
@@ -88,7 +89,6 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     http: (values.http as string | undefined) ?? '127.0.0.1:4151',
     lookupdTcpAddresses: values['lookupd-tcp-address'] as string[] | undefined,
     broadcastAddress: values['broadcast-address'] as string | undefined,
-    log: err,
   };
   const problems: string[] = [];
   for (const [flag, key] of Object.entries(NUMERIC)) {
@@ -106,6 +106,15 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     return 2;
   }
 
+  // Events go to stderr as JSON lines (CONVEYOR_LOG_LEVEL); stdout keeps the addresses scripts read.
+  let log: ReturnType<typeof createLogger>;
+  try {
+    log = createLogger('broker', { write: err });
+  } catch (cause) {
+    err(`conveyor broker: ${(cause as Error).message}`);
+    return 2;
+  }
+  options.log = (line) => log.warn(line);
   try {
     const disk = dataDir === undefined ? undefined : await loadDisk(dataDir, values.durable === true);
     if (disk) options.backend = disk.backend;
@@ -117,10 +126,14 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     out(`http ${broker.httpAddress}`);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
     for (const address of options.lookupdTcpAddresses ?? []) out(`lookupd ${address}`);
+    log.info('listening', { tcp: broker.tcpAddress, http: broker.httpAddress, data: dataDir ?? null, durable: values.durable === true });
     await stopped(io.stop);
+    log.info('stopping');
     await broker.close();
+    log.info('stopped');
     return 0;
   } catch (cause) {
+    log.error('failed', { error: cause });
     err(`conveyor broker: ${(cause as Error).message}`);
     return 1;
   }
