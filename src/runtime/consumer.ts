@@ -1,5 +1,7 @@
 import type { Delivery, OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
+import { ConveyorError } from '../core/errors.ts';
+import { Ring } from '../engine/ring.ts';
 import type { Subscription, Transport } from '../core/transport.ts';
 import { LatencyHistogram } from '../observability/histogram.ts';
 import { processSpan, tracingActive } from '../observability/tracing.ts';
@@ -124,14 +126,24 @@ export class Consumer<T> {
   readonly #chain: Handler;
   readonly #failed: (work: Work, error: Error) => Promise<void>;
   readonly #watchdog: Watchdog;
-  readonly #waiting: Delivery[] = [];
+  /** A ring, not an array: shift() on thousands of waiting deliveries must not move them all. */
+  readonly #waiting = new Ring<Delivery>(64);
   readonly #active = new Set<WorkItem>();
   #subscription: Subscription | undefined;
   #idle: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #forced = false;
+  readonly #handler: MessageHandler<T>;
+  /**
+   * No dedup and no user middleware: the policies (retry, dead-letter, timeout) only matter when
+   * a handler fails, so a message that succeeds skips the composed chain and its per-message
+   * promises (see #runFast). Failures take the same policy chain as before.
+   */
+  readonly #fast: boolean;
 
   constructor(core: AppCore, definition: MessageDefinition<T>, options: ResolvedConsume, handler: MessageHandler<T>) {
+    this.#handler = handler;
+    this.#fast = !options.dedup && options.middleware.length === 0;
     this.#core = core;
     this.#definition = definition;
     this.#options = options;
@@ -179,16 +191,74 @@ export class Consumer<T> {
     }
   }
 
-  async #run(delivery: Delivery): Promise<void> {
+  #run(delivery: Delivery): void {
     this.stats.running++;
     const work = new WorkItem(delivery, this.#core.publish);
     this.#active.add(work);
+    if (this.#fast && !tracingActive()) this.#runFast(work);
+    else void this.#runChain(work);
+  }
+
+  async #runChain(work: WorkItem): Promise<void> {
     try {
       await this.#chain(work);
     } catch (error) {
       this.#broken(work, error);
     }
     if (!work.detached) this.#done(work);
+  }
+
+  /**
+   * The chain's behaviour without the chain: decode, watch, run the handler; success acks at
+   * once, any failure (decode, throw, rejection, finishing past the deadline) goes through the
+   * same retry ▸ dead-letter steps the watchdog uses.
+   */
+  #runFast(work: WorkItem): void {
+    const d = work.delivery;
+    try {
+      work.value = this.#definition.decode(d.body, d.headers);
+    } catch (error) {
+      this.#fail(work, error);
+      return;
+    }
+    this.#watchdog.enter(work);
+    // enter() stamped the start with performance.now(): one clock read serves both.
+    const started = work.startedAt;
+    let result: unknown;
+    try {
+      result = this.#handler(work.value as T, work);
+    } catch (error) {
+      this.#handled(work, started, error, true);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.#handled(work, started, undefined, false),
+        (error: unknown) => this.#handled(work, started, error, true),
+      );
+    } else this.#handled(work, started, undefined, false);
+  }
+
+  #handled(work: WorkItem, started: number, error: unknown, failed: boolean): void {
+    this.#watchdog.leave(work);
+    this.handlerTime.observe((performance.now() - started) / 1000);
+    // The watchdog already failed it and freed its slot: its late result does not count.
+    if (work.detached) return;
+    if (failed) this.#fail(work, error);
+    else if (work.timedOut) this.#fail(work, new ConveyorError('ERR_TIMEOUT', 'handler finished after its deadline'));
+    else this.#done(work);
+  }
+
+  #fail(work: WorkItem, error: unknown): void {
+    this.#failed(work, error as Error).then(
+      () => {
+        if (!work.detached) this.#done(work);
+      },
+      (e: unknown) => {
+        this.#broken(work, e);
+        if (!work.detached) this.#done(work);
+      },
+    );
   }
 
   /** Only reached if the policy middleware itself failed: hand the message back, report it. */
@@ -240,7 +310,7 @@ export class Consumer<T> {
       this.#subscription?.pause();
       const reason = new Error('app force-closed');
       for (const work of this.#active) work.abort(reason);
-      for (const d of this.#waiting.splice(0)) d.nack(0);
+      this.#waiting.clear((d) => d.nack(0));
       this.stats.waiting = 0;
       const idle = this.#idle;
       this.#idle = undefined;
