@@ -1,0 +1,61 @@
+/**
+ * kafkajs (Conveyor's client today): `producer.send` per batch with acks=-1; a group consumer
+ * with `eachMessage` (record by record, as Conveyor's adapter uses it), autoCommit off and
+ * `commitOffsets` on the interval.
+ */
+import { Kafka, logLevel } from 'kafkajs';
+import { ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, recordId, TYPE_HEADER, TYPE_VALUE, packageVersion, publishPipelined } from './work.ts';
+
+const version = packageVersion('kafkajs');
+
+export const kafkajs: KafkaCandidate = {
+  label: `kafkajs ${version}`,
+  async unavailable() {
+    return undefined;
+  },
+  run: runKafkajs,
+};
+
+export async function runKafkajs(work: KafkaWork): Promise<{ publishPerSecond: number; consumePerSecond: number }> {
+  const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: work.brokers, logLevel: logLevel.NOTHING });
+  const producer = kafka.producer({ allowAutoTopicCreation: false });
+  await producer.connect();
+  let publishPerSecond: number;
+  try {
+    publishPerSecond = await publishPipelined(work, (from, n) =>
+      producer.send({
+        topic: work.topic,
+        acks: -1,
+        messages: Array.from({ length: n }, (_, i) => ({
+          value: work.body,
+          headers: { [ID_HEADER]: recordId(work.topic, from + i), [TYPE_HEADER]: TYPE_VALUE },
+        })),
+      }),
+    );
+  } finally {
+    await producer.disconnect();
+  }
+
+  const consumer = kafka.consumer({ groupId: work.group, maxWaitTimeInMs: 500 });
+  const clock = new ConsumeClock(work.count);
+  const committer = new IntervalCommitter<{ topic: string; partition: number; offset: string }>(work.commitIntervalMs, (offsets) =>
+    consumer.commitOffsets(offsets),
+  );
+  await consumer.connect();
+  try {
+    await consumer.subscribe({ topics: [work.topic], fromBeginning: true });
+    await consumer.run({
+      autoCommit: false,
+      eachMessage: async ({ topic, partition, message }) => {
+        clock.seen(message.headers?.[ID_HEADER]?.toString());
+        committer.mark(topic, partition, { topic, partition, offset: String(Number(message.offset) + 1) });
+      },
+    });
+    await clock.done;
+    const consumePerSecond = clock.perSecond();
+    await committer.stop();
+    return { publishPerSecond, consumePerSecond };
+  } finally {
+    await consumer.disconnect();
+  }
+}

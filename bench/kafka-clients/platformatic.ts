@@ -1,0 +1,87 @@
+/**
+ * @platformatic/kafka 1.x, the last line whose engines include Node 20 (>= 20.19.4; 2.x needs
+ * >= 22.22): `producer.send` per batch with acks=-1; a group consumer's stream ('data' events,
+ * record by record), autocommit off and each partition's latest `message.commit()` on the
+ * interval. Its 1.x line speaks only the protocol versions of Kafka >= 3.5 (ApiVersions v3,
+ * Fetch v12, JoinGroup v6, ...), so against an older broker it fails at its first request; that
+ * failure is what `unavailable` reports.
+ */
+import type { Admin as AdminType, Message } from '@platformatic/kafka';
+import { ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, packageVersion, publishPipelined, reason, recordId, TYPE_HEADER, TYPE_VALUE } from './work.ts';
+
+type Module = typeof import('@platformatic/kafka');
+
+const version = packageVersion('@platformatic/kafka');
+const typeValue = Buffer.from(TYPE_VALUE);
+
+export const platformatic: KafkaCandidate = {
+  label: `@platformatic/kafka ${version}`,
+  async unavailable(brokers) {
+    const mod: Module = await import('@platformatic/kafka');
+    const admin: AdminType = new mod.Admin({ clientId: 'bench-platformatic-probe', bootstrapBrokers: brokers, retries: 0 });
+    try {
+      await admin.metadata({ topics: [] });
+      return undefined;
+    } catch (err) {
+      return `cannot talk to this broker: ${reason(err)}`;
+    } finally {
+      await admin.close().catch(() => undefined);
+    }
+  },
+  run: runPlatformatic,
+};
+
+async function runPlatformatic(work: KafkaWork): Promise<{ publishPerSecond: number; consumePerSecond: number }> {
+  const mod: Module = await import('@platformatic/kafka');
+  const producer = new mod.Producer({
+    clientId: 'bench-platformatic',
+    bootstrapBrokers: work.brokers,
+    acks: mod.ProduceAcks.ALL,
+    autocreateTopics: false,
+  });
+  let publishPerSecond: number;
+  try {
+    publishPerSecond = await publishPipelined(work, (from, n) =>
+      producer.send({
+        messages: Array.from({ length: n }, (_, i) => ({
+          topic: work.topic,
+          value: work.body,
+          headers: { [ID_HEADER]: Buffer.from(recordId(work.topic, from + i)), [TYPE_HEADER]: typeValue },
+        })),
+      }),
+    );
+  } finally {
+    await producer.close();
+  }
+
+  const consumer = new mod.Consumer({
+    clientId: 'bench-platformatic',
+    groupId: work.group,
+    bootstrapBrokers: work.brokers,
+    maxWaitTime: 500,
+    deserializers: { headerKey: mod.stringDeserializer, headerValue: mod.stringDeserializer },
+  });
+  const clock = new ConsumeClock(work.count);
+  const committer = new IntervalCommitter<Message<Buffer, Buffer, string, string>>(work.commitIntervalMs, async (latest) => {
+    await Promise.all(latest.map((m) => m.commit()));
+  });
+  try {
+    const stream = await consumer.consume({
+      topics: [work.topic],
+      mode: mod.MessagesStreamModes.COMMITTED,
+      fallbackMode: mod.MessagesStreamFallbackModes.EARLIEST,
+      autocommit: false,
+    });
+    stream.on('data', (message: Message<Buffer, Buffer, string, string>) => {
+      clock.seen(message.headers.get(ID_HEADER));
+      committer.mark(message.topic, message.partition, message);
+    });
+    await clock.done;
+    const consumePerSecond = clock.perSecond();
+    await committer.stop();
+    await stream.close();
+    return { publishPerSecond, consumePerSecond };
+  } finally {
+    await consumer.close(true);
+  }
+}
