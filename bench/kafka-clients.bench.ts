@@ -4,8 +4,9 @@
  * publishes N records of 200 B with two headers (acks=all, batches of KAFKA_CLIENTS_BATCH with
  * KAFKA_CLIENTS_WINDOW in flight) and a new consumer group reads them with their headers and
  * commits offsets; see kafka-clients/work.ts for the clocks (consume is timed from the first
- * record to the last, so no client's group join is in its figure). After every run the group's
- * committed offsets are checked to add up to N.
+ * record to the last, so no client's group join is in its figure). Each phase is also given per
+ * second of the process' CPU, the figure a loaded shared machine disturbs least. After every run
+ * the group's committed offsets are checked to add up to N.
  *
  * One warm-up run per candidate, then KAFKA_BENCH_RUNS rounds (≥ 3), every candidate once per
  * round in a rotating order. A candidate that cannot run here is reported with the reason.
@@ -72,6 +73,8 @@ try {
   for (const [phase, pick] of [
     [`publish ${N} × 200 B + 2 headers, acks all, batches of ${BATCH}, ${WINDOW} in flight`, (f: ClientFigures) => f.publishPerSecond],
     ['consume in a new group, headers read, offsets committed every 1 s (first record → last)', (f: ClientFigures) => f.consumePerSecond],
+    ['publish, per second of client CPU', (f: ClientFigures) => f.publishPerCpuSecond],
+    ['consume, per second of client CPU', (f: ClientFigures) => f.consumePerCpuSecond],
   ] as const) {
     for (const c of ready) {
       const values = runs.get(c)!.map(pick);

@@ -11,6 +11,8 @@
  * clock starts at resume; raw kafkajs joins after publishing and its clock starts at its first
  * record. So neither side's group join (3 s on the mock) is timed — the old 7.3× compared
  * Conveyor's consume against the raw client's join plus consume (issue 15, finding 5).
+ * Each phase is also given per second of the process' CPU (Conveyor's cost per record against the
+ * raw client's, which neighbours on a shared machine disturb far less than wall-clock rates).
  * After each run both groups' committed offsets are checked to add up to N.
  *
  * Against KAFKA_URL when set, otherwise librdkafka's mock cluster (kcat).
@@ -19,7 +21,7 @@ import { connect } from '../src/connect.ts';
 import type { OutgoingMessage } from '../src/core/message.ts';
 import { groupId, kafkaTopic, retryTopic } from '../src/transports/kafka/options.ts';
 import { runKafkajs } from './kafka-clients/kafkajs.ts';
-import { ConsumeClock, ID_HEADER, recordId, TYPE_HEADER, TYPE_VALUE } from './kafka-clients/work.ts';
+import { ConsumeClock, cpuSeconds, ID_HEADER, recordId, TYPE_HEADER, TYPE_VALUE } from './kafka-clients/work.ts';
 import { bookkeeper, startKafkaPeer } from './kafka-peer.ts';
 import { save, sideBySide } from './lib.ts';
 
@@ -50,6 +52,7 @@ async function conveyor(): Promise<number[]> {
   });
   sub.pause();
   let start = performance.now();
+  const cpu = cpuSeconds();
   for (let from = 0; from < N; from += BATCH) {
     const batch: OutgoingMessage[] = Array.from({ length: BATCH }, (_, i) => ({
       body,
@@ -59,16 +62,18 @@ async function conveyor(): Promise<number[]> {
     await t.publish(topic, batch);
   }
   const pub = N / ((performance.now() - start) / 1000);
+  const pubCpu = N / (cpuSeconds() - cpu);
   // The paused member may have been handed a record before it stopped taking: not timed.
   clock = new ConsumeClock(N - beforeResume);
   start = performance.now();
   sub.resume();
   await clock.done;
   const con = clock.perSecond();
+  const conCpu = clock.perCpuSecond();
   await t.close(); // commits the last acked offsets, then leaves the group
   await checkCommitted('kafka:// conveyor', groupId(topic, CHANNEL), kafkaTopic(topic));
   await Promise.all([book.dropTopic(kafkaTopic(topic)), book.dropTopic(retryTopic(topic, CHANNEL))]);
-  return [pub, con];
+  return [pub, con, pubCpu, conCpu];
 }
 
 async function raw(): Promise<number[]> {
@@ -79,7 +84,7 @@ async function raw(): Promise<number[]> {
     // One request of 100 records at a time, each awaited: what Conveyor's publish loop above does.
     const f = await runKafkajs({ brokers: peer.brokers, topic, group, count: N, batch: BATCH, window: 1, body, commitIntervalMs: 1000 });
     await checkCommitted('kafkajs raw', group, topic);
-    return [f.publishPerSecond, f.consumePerSecond];
+    return [f.publishPerSecond, f.consumePerSecond, f.publishPerCpuSecond, f.consumePerCpuSecond];
   } finally {
     await book.dropTopic(topic);
   }
@@ -91,6 +96,8 @@ try {
     phases: [
       `publish (batches of 100 with ${ID_HEADER} + 1 header, acks all)`,
       'consume (consumer group, headers read, offsets committed every 1 s; first record → last, no group join)',
+      'publish, per second of client CPU',
+      'consume, per second of client CPU',
     ],
     raw: { label: 'kafkajs raw', run: raw },
     ours: { label: 'kafka:// conveyor', run: conveyor },

@@ -11,7 +11,7 @@
  * named by CONFLUENT_KAFKA_JAVASCRIPT (a copy built by hand; docs/decisions.md says how).
  */
 import { createRequire } from 'node:module';
-import { ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, packageVersion, publishPipelined, reason, recordId, TYPE_HEADER, TYPE_VALUE } from './work.ts';
+import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, packageVersion, publishPipelined, reason, recordId, TYPE_HEADER, TYPE_VALUE } from './work.ts';
 
 const NAME = '@confluentinc/kafka-javascript';
 
@@ -56,14 +56,14 @@ export const confluent: KafkaCandidate = {
   run: runConfluent,
 };
 
-async function runConfluent(work: KafkaWork): Promise<{ publishPerSecond: number; consumePerSecond: number }> {
+async function runConfluent(work: KafkaWork): Promise<ClientFigures> {
   const { KafkaJS } = loaded!.mod;
   const kafka = new KafkaJS.Kafka({ kafkaJS: { brokers: work.brokers, clientId: 'bench-confluent', logLevel: KafkaJS.logLevel.NOTHING } });
   const producer = kafka.producer({ kafkaJS: { acks: -1, allowAutoTopicCreation: false } });
   await producer.connect();
-  let publishPerSecond: number;
+  let published: { perSecond: number; perCpuSecond: number };
   try {
-    publishPerSecond = await publishPipelined(work, (from, n) =>
+    published = await publishPipelined(work, (from, n) =>
       producer.send({
         topic: work.topic,
         messages: Array.from({ length: n }, (_, i) => ({
@@ -93,8 +93,9 @@ async function runConfluent(work: KafkaWork): Promise<{ publishPerSecond: number
     });
     await clock.done;
     const consumePerSecond = clock.perSecond();
+    const consumePerCpuSecond = clock.perCpuSecond();
     await committer.stop();
-    return { publishPerSecond, consumePerSecond };
+    return { publishPerSecond: published.perSecond, publishPerCpuSecond: published.perCpuSecond, consumePerSecond, consumePerCpuSecond };
   } finally {
     await consumer.disconnect();
   }

@@ -4,7 +4,7 @@
  * `commitOffsets` on the interval.
  */
 import { Kafka, logLevel } from 'kafkajs';
-import { ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, recordId, TYPE_HEADER, TYPE_VALUE, packageVersion, publishPipelined } from './work.ts';
+import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, recordId, TYPE_HEADER, TYPE_VALUE, packageVersion, publishPipelined } from './work.ts';
 
 const version = packageVersion('kafkajs');
 
@@ -16,13 +16,13 @@ export const kafkajs: KafkaCandidate = {
   run: runKafkajs,
 };
 
-export async function runKafkajs(work: KafkaWork): Promise<{ publishPerSecond: number; consumePerSecond: number }> {
+export async function runKafkajs(work: KafkaWork): Promise<ClientFigures> {
   const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: work.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
-  let publishPerSecond: number;
+  let published: { perSecond: number; perCpuSecond: number };
   try {
-    publishPerSecond = await publishPipelined(work, (from, n) =>
+    published = await publishPipelined(work, (from, n) =>
       producer.send({
         topic: work.topic,
         acks: -1,
@@ -53,8 +53,9 @@ export async function runKafkajs(work: KafkaWork): Promise<{ publishPerSecond: n
     });
     await clock.done;
     const consumePerSecond = clock.perSecond();
+    const consumePerCpuSecond = clock.perCpuSecond();
     await committer.stop();
-    return { publishPerSecond, consumePerSecond };
+    return { publishPerSecond: published.perSecond, publishPerCpuSecond: published.perCpuSecond, consumePerSecond, consumePerCpuSecond };
   } finally {
     await consumer.disconnect();
   }

@@ -7,7 +7,7 @@
  * failure is what `unavailable` reports.
  */
 import type { Admin as AdminType, Message } from '@platformatic/kafka';
-import { ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, packageVersion, publishPipelined, reason, recordId, TYPE_HEADER, TYPE_VALUE } from './work.ts';
+import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, packageVersion, publishPipelined, reason, recordId, TYPE_HEADER, TYPE_VALUE } from './work.ts';
 
 type Module = typeof import('@platformatic/kafka');
 
@@ -31,7 +31,7 @@ export const platformatic: KafkaCandidate = {
   run: runPlatformatic,
 };
 
-async function runPlatformatic(work: KafkaWork): Promise<{ publishPerSecond: number; consumePerSecond: number }> {
+async function runPlatformatic(work: KafkaWork): Promise<ClientFigures> {
   const mod: Module = await import('@platformatic/kafka');
   const producer = new mod.Producer({
     clientId: 'bench-platformatic',
@@ -39,9 +39,9 @@ async function runPlatformatic(work: KafkaWork): Promise<{ publishPerSecond: num
     acks: mod.ProduceAcks.ALL,
     autocreateTopics: false,
   });
-  let publishPerSecond: number;
+  let published: { perSecond: number; perCpuSecond: number };
   try {
-    publishPerSecond = await publishPipelined(work, (from, n) =>
+    published = await publishPipelined(work, (from, n) =>
       producer.send({
         messages: Array.from({ length: n }, (_, i) => ({
           topic: work.topic,
@@ -78,9 +78,10 @@ async function runPlatformatic(work: KafkaWork): Promise<{ publishPerSecond: num
     });
     await clock.done;
     const consumePerSecond = clock.perSecond();
+    const consumePerCpuSecond = clock.perCpuSecond();
     await committer.stop();
     await stream.close();
-    return { publishPerSecond, consumePerSecond };
+    return { publishPerSecond: published.perSecond, publishPerCpuSecond: published.perCpuSecond, consumePerSecond, consumePerCpuSecond };
   } finally {
     await consumer.close(true);
   }

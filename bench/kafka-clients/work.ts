@@ -9,6 +9,10 @@
  * The consume clock starts at the first record delivered and stops at the last, and counts the
  * records after the first: the group join, assignment and first fetch (seconds on the mock) are
  * outside it for every client alike, and so is the final commit and leaving the group.
+ *
+ * Each phase is also measured per second of this process' CPU (user + system, from
+ * process.cpuUsage): the client's own cost per record. On a shared machine wall-clock rates swing
+ * with the neighbours' load (3-5× between consecutive runs on 2026-12-03); CPU per record much less.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -28,6 +32,15 @@ export interface KafkaWork {
 export interface ClientFigures {
   publishPerSecond: number;
   consumePerSecond: number;
+  /** Records per second of this process' CPU time. */
+  publishPerCpuSecond: number;
+  consumePerCpuSecond: number;
+}
+
+/** CPU time of this process so far, in seconds. */
+export function cpuSeconds(): number {
+  const { user, system } = process.cpuUsage();
+  return (user + system) / 1e6;
 }
 
 export interface KafkaCandidate {
@@ -49,10 +62,14 @@ export function recordId(topic: string, i: number): string {
 
 /**
  * Publishes `count` records in batches through `send`, at most `window` batches in flight, and
- * returns records per second from the first send to the last confirm.
+ * returns records per second (of wall clock and of CPU) from the first send to the last confirm.
  */
-export async function publishPipelined(work: KafkaWork, send: (from: number, n: number) => Promise<unknown>): Promise<number> {
+export async function publishPipelined(
+  work: KafkaWork,
+  send: (from: number, n: number) => Promise<unknown>,
+): Promise<{ perSecond: number; perCpuSecond: number }> {
   const start = performance.now();
+  const cpu = cpuSeconds();
   let next = 0;
   const lane = async () => {
     while (next < work.count) {
@@ -63,7 +80,7 @@ export async function publishPipelined(work: KafkaWork, send: (from: number, n: 
     }
   };
   await Promise.all(Array.from({ length: Math.max(1, work.window) }, lane));
-  return work.count / ((performance.now() - start) / 1000);
+  return { perSecond: work.count / ((performance.now() - start) / 1000), perCpuSecond: work.count / (cpuSeconds() - cpu) };
 }
 
 /** Counts deliveries and times them from the first to the last (see the file's comment). */
@@ -73,6 +90,8 @@ export class ConsumeClock {
   #got = 0;
   #first = 0;
   #last = 0;
+  #cpuFirst = 0;
+  #cpuLast = 0;
   #missing = 0;
   #resolve!: () => void;
 
@@ -84,10 +103,14 @@ export class ConsumeClock {
   /** One record delivered; `id` is its id header's value, if any. */
   seen(id: string | undefined): void {
     const now = performance.now();
-    if (this.#got === 0) this.#first = now;
+    if (this.#got === 0) {
+      this.#first = now;
+      this.#cpuFirst = cpuSeconds();
+    }
     if (!id) this.#missing++;
     if (++this.#got === this.#count) {
       this.#last = now;
+      this.#cpuLast = cpuSeconds();
       this.#resolve();
     }
   }
@@ -100,6 +123,11 @@ export class ConsumeClock {
   perSecond(): number {
     if (this.#missing) throw new Error(`${this.#missing} of ${this.#got} records were delivered without their ${ID_HEADER} header`);
     return (this.#count - 1) / ((this.#last - this.#first) / 1000);
+  }
+
+  /** Records per second of this process' CPU, over the same span. */
+  perCpuSecond(): number {
+    return (this.#count - 1) / (this.#cpuLast - this.#cpuFirst);
   }
 }
 
