@@ -12,7 +12,6 @@ import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type Ka
 type Module = typeof import('@platformatic/kafka');
 
 const version = packageVersion('@platformatic/kafka');
-const typeValue = Buffer.from(TYPE_VALUE);
 
 export const platformatic: KafkaCandidate = {
   label: `@platformatic/kafka ${version}`,
@@ -38,6 +37,8 @@ async function runPlatformatic(work: KafkaWork): Promise<ClientFigures> {
     bootstrapBrokers: work.brokers,
     acks: mod.ProduceAcks.ALL,
     autocreateTopics: false,
+    // Header keys of a plain object are strings: its default serializers take only Buffers.
+    serializers: { headerKey: mod.stringSerializer, headerValue: mod.stringSerializer },
   });
   let published: { perSecond: number; perCpuSecond: number };
   try {
@@ -46,7 +47,7 @@ async function runPlatformatic(work: KafkaWork): Promise<ClientFigures> {
         messages: Array.from({ length: n }, (_, i) => ({
           topic: work.topic,
           value: work.body,
-          headers: { [ID_HEADER]: Buffer.from(recordId(work.topic, from + i)), [TYPE_HEADER]: typeValue },
+          headers: { [ID_HEADER]: recordId(work.topic, from + i), [TYPE_HEADER]: TYPE_VALUE },
         })),
       }),
     );
@@ -76,7 +77,11 @@ async function runPlatformatic(work: KafkaWork): Promise<ClientFigures> {
       clock.seen(message.headers.get(ID_HEADER));
       committer.mark(message.topic, message.partition, message);
     });
-    await clock.done;
+    // A failing stream emits 'error' (unhandled, it would end the process): fail the run instead.
+    await new Promise<void>((resolve, reject) => {
+      stream.once('error', reject);
+      clock.done.then(resolve);
+    });
     const consumePerSecond = clock.perSecond();
     const consumePerCpuSecond = clock.perCpuSecond();
     await committer.stop();
