@@ -8,12 +8,16 @@
  * second of the process' CPU, the figure a loaded shared machine disturbs least. After every run
  * the group's committed offsets are checked to add up to N.
  *
+ * kafkajs and confluent run twice per round: consuming record by record (`eachMessage`, the shape
+ * Conveyor's adapter has today) and batch by batch (`eachBatch`, each one's fastest path); their
+ * publish is the same in both, so those publish rows are extra samples of one code path.
+ *
  * One warm-up run per candidate, then KAFKA_BENCH_RUNS rounds (≥ 3), every candidate once per
  * round in a rotating order. A candidate that cannot run here is reported with the reason.
  * Against KAFKA_URL when set, otherwise librdkafka's mock cluster (kcat).
  */
-import { confluent } from './kafka-clients/confluent.ts';
-import { kafkajs } from './kafka-clients/kafkajs.ts';
+import { confluent, confluentEachBatch } from './kafka-clients/confluent.ts';
+import { kafkajs, kafkajsEachBatch } from './kafka-clients/kafkajs.ts';
 import { platformatic } from './kafka-clients/platformatic.ts';
 import type { ClientFigures, KafkaCandidate } from './kafka-clients/work.ts';
 import { bookkeeper, startKafkaPeer } from './kafka-peer.ts';
@@ -54,7 +58,7 @@ function spread(values: number[]): string {
 try {
   const ready: KafkaCandidate[] = [];
   const notMeasured: string[] = [];
-  for (const c of [kafkajs, platformatic, confluent]) {
+  for (const c of [kafkajs, kafkajsEachBatch, platformatic, confluent, confluentEachBatch]) {
     const why = await c.unavailable(peer.brokers);
     if (why) {
       notMeasured.push(`${c.label}: ${why}`);

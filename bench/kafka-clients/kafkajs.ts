@@ -1,7 +1,7 @@
 /**
  * kafkajs (Conveyor's client today): `producer.send` per batch with acks=-1; a group consumer
- * with `eachMessage` (record by record, as Conveyor's adapter uses it), autoCommit off and
- * `commitOffsets` on the interval.
+ * with `eachMessage` (record by record, as Conveyor's adapter uses it) or `eachBatch` (its faster
+ * path: one call per fetched batch), autoCommit off and `commitOffsets` on the interval.
  */
 import { Kafka, logLevel } from 'kafkajs';
 import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, recordId, TYPE_HEADER, TYPE_VALUE, packageVersion, publishPipelined } from './work.ts';
@@ -13,10 +13,18 @@ export const kafkajs: KafkaCandidate = {
   async unavailable() {
     return undefined;
   },
-  run: runKafkajs,
+  run: (work) => runKafkajs(work),
 };
 
-export async function runKafkajs(work: KafkaWork): Promise<ClientFigures> {
+export const kafkajsEachBatch: KafkaCandidate = {
+  label: `kafkajs ${version} (eachBatch)`,
+  async unavailable() {
+    return undefined;
+  },
+  run: (work) => runKafkajs(work, 'batch'),
+};
+
+export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' = 'message'): Promise<ClientFigures> {
   const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: work.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -44,13 +52,24 @@ export async function runKafkajs(work: KafkaWork): Promise<ClientFigures> {
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [work.topic], fromBeginning: true });
-    await consumer.run({
-      autoCommit: false,
-      eachMessage: async ({ topic, partition, message }) => {
-        clock.seen(message.headers?.[ID_HEADER]?.toString());
-        committer.mark(topic, partition, { topic, partition, offset: String(Number(message.offset) + 1) });
-      },
-    });
+    if (consume === 'message') {
+      await consumer.run({
+        autoCommit: false,
+        eachMessage: async ({ topic, partition, message }) => {
+          clock.seen(message.headers?.[ID_HEADER]?.toString());
+          committer.mark(topic, partition, { topic, partition, offset: String(Number(message.offset) + 1) });
+        },
+      });
+    } else {
+      await consumer.run({
+        autoCommit: false,
+        eachBatch: async ({ batch }) => {
+          for (const message of batch.messages) clock.seen(message.headers?.[ID_HEADER]?.toString());
+          const { topic, partition } = batch;
+          committer.mark(topic, partition, { topic, partition, offset: String(Number(batch.lastOffset()) + 1) });
+        },
+      });
+    }
     await clock.done;
     const consumePerSecond = clock.perSecond();
     const consumePerCpuSecond = clock.perCpuSecond();
