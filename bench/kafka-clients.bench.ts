@@ -10,14 +10,17 @@
  *
  * kafkajs and confluent run twice per round: consuming record by record (`eachMessage`, the shape
  * Conveyor's adapter has today) and batch by batch (`eachBatch`, each one's fastest path); their
- * publish is the same in both, so those publish rows are extra samples of one code path.
+ * publish is the same in both, so those publish rows are extra samples of one code path. A third
+ * kafkajs row runs eachBatch under a prototype of kafka://'s consume loop
+ * (kafka-clients/batch-subscription.ts): what the adapter would keep of eachBatch's gain.
  *
  * One warm-up run per candidate, then KAFKA_BENCH_RUNS rounds (≥ 3), every candidate once per
  * round in a rotating order. A candidate that cannot run here is reported with the reason.
- * Against KAFKA_URL when set, otherwise librdkafka's mock cluster (kcat).
+ * Against KAFKA_URL when set, otherwise librdkafka's mock cluster (kcat). KAFKA_CLIENTS narrows
+ * the candidates (label substrings, comma-separated).
  */
 import { confluent, confluentEachBatch } from './kafka-clients/confluent.ts';
-import { kafkajs, kafkajsEachBatch } from './kafka-clients/kafkajs.ts';
+import { kafkajs, kafkajsDeliveries, kafkajsEachBatch } from './kafka-clients/kafkajs.ts';
 import { platformatic } from './kafka-clients/platformatic.ts';
 import type { ClientFigures, KafkaCandidate } from './kafka-clients/work.ts';
 import { bookkeeper, startKafkaPeer } from './kafka-peer.ts';
@@ -28,6 +31,8 @@ const ROUNDS = Math.max(3, Number(process.env.KAFKA_BENCH_RUNS ?? 3));
 const BATCH = Number(process.env.KAFKA_CLIENTS_BATCH ?? 1000);
 const WINDOW = Number(process.env.KAFKA_CLIENTS_WINDOW ?? 4);
 const COMMIT_INTERVAL_MS = 1000;
+/** KAFKA_CLIENTS=kafkajs,confluent: only the candidates whose label contains one of these. */
+const ONLY = (process.env.KAFKA_CLIENTS ?? '').split(',').filter(Boolean);
 const body = Buffer.alloc(200, 7);
 
 const peer = await startKafkaPeer();
@@ -58,7 +63,8 @@ function spread(values: number[]): string {
 try {
   const ready: KafkaCandidate[] = [];
   const notMeasured: string[] = [];
-  for (const c of [kafkajs, kafkajsEachBatch, platformatic, confluent, confluentEachBatch]) {
+  const all = [kafkajs, kafkajsEachBatch, kafkajsDeliveries, platformatic, confluent, confluentEachBatch];
+  for (const c of all.filter((c) => ONLY.length === 0 || ONLY.some((o) => c.label.includes(o)))) {
     const why = await c.unavailable(peer.brokers);
     if (why) {
       notMeasured.push(`${c.label}: ${why}`);

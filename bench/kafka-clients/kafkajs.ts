@@ -1,9 +1,12 @@
 /**
  * kafkajs (Conveyor's client today): `producer.send` per batch with acks=-1; a group consumer
  * with `eachMessage` (record by record, as Conveyor's adapter uses it) or `eachBatch` (its faster
- * path: one call per fetched batch), autoCommit off and `commitOffsets` on the interval.
+ * path: one call per fetched batch), autoCommit off and `commitOffsets` on the interval; or
+ * `eachBatch` under the prototype of kafka://'s consume loop (batch-subscription.ts: a delivery
+ * per record, acked, watermark commits), to show what the adapter would keep of eachBatch's gain.
  */
 import { Kafka, logLevel } from 'kafkajs';
+import { BatchSubscription } from './batch-subscription.ts';
 import { type ClientFigures, ConsumeClock, ID_HEADER, IntervalCommitter, type KafkaCandidate, type KafkaWork, recordId, TYPE_HEADER, TYPE_VALUE, packageVersion, publishPipelined } from './work.ts';
 
 const version = packageVersion('kafkajs');
@@ -24,7 +27,15 @@ export const kafkajsEachBatch: KafkaCandidate = {
   run: (work) => runKafkajs(work, 'batch'),
 };
 
-export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' = 'message'): Promise<ClientFigures> {
+export const kafkajsDeliveries: KafkaCandidate = {
+  label: `kafkajs ${version} (eachBatch → kafka:// deliveries, prototype)`,
+  async unavailable() {
+    return undefined;
+  },
+  run: (work) => runKafkajs(work, 'deliveries'),
+};
+
+export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' | 'deliveries' = 'message'): Promise<ClientFigures> {
   const kafka = new Kafka({ clientId: 'bench-kafkajs', brokers: work.brokers, logLevel: logLevel.NOTHING });
   const producer = kafka.producer({ allowAutoTopicCreation: false });
   await producer.connect();
@@ -49,6 +60,8 @@ export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' =
   const committer = new IntervalCommitter<{ topic: string; partition: number; offset: string }>(work.commitIntervalMs, (offsets) =>
     consumer.commitOffsets(offsets),
   );
+  let stopSubscription: (() => Promise<void>) | undefined;
+  let failure: unknown;
   await consumer.connect();
   try {
     await consumer.subscribe({ topics: [work.topic], fromBeginning: true });
@@ -60,7 +73,7 @@ export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' =
           committer.mark(topic, partition, { topic, partition, offset: String(Number(message.offset) + 1) });
         },
       });
-    } else {
+    } else if (consume === 'batch') {
       await consumer.run({
         autoCommit: false,
         eachBatch: async ({ batch }) => {
@@ -69,11 +82,26 @@ export async function runKafkajs(work: KafkaWork, consume: 'message' | 'batch' =
           committer.mark(topic, partition, { topic, partition, offset: String(Number(batch.lastOffset()) + 1) });
         },
       });
+    } else {
+      const sub = new BatchSubscription(
+        consumer,
+        1000,
+        work.commitIntervalMs,
+        (d) => {
+          d.ack();
+          clock.seen(d.headers[TYPE_HEADER] === TYPE_VALUE ? d.id : undefined);
+        },
+        (err) => (failure ??= err),
+      );
+      stopSubscription = () => sub.stop();
+      await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: sub.eachBatch });
     }
     await clock.done;
     const consumePerSecond = clock.perSecond();
     const consumePerCpuSecond = clock.perCpuSecond();
     await committer.stop();
+    await stopSubscription?.();
+    if (failure) throw failure;
     return { publishPerSecond: published.perSecond, publishPerCpuSecond: published.perCpuSecond, consumePerSecond, consumePerCpuSecond };
   } finally {
     await consumer.disconnect();
