@@ -29,7 +29,7 @@ test('one FIFO across the object part and the packed part, every field kept', ()
   const first = b.read()!;
   assert.equal(first, input[0], 'the object part hands back the same object');
   for (const m of input.slice(5)) b.put(m);
-  const out = [first];
+  const out: EngineMessage[] = [first];
   for (let m = b.read(); m; m = b.read()) out.push(m);
   assert.equal(b.depth, 0);
   assert.deepEqual(out.map(fields), input.map(fields));
