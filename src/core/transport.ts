@@ -45,6 +45,25 @@ export interface SubscribeOptions {
    * a per-subscription timeout ignore it (see `features.timeoutRedelivery`).
    */
   timeoutMs?: number;
+  /**
+   * Names that already exist on the engine, for this subscription only: the same value forms as
+   * the URL's `bind.<topic>=` and `bind.<topic>:<channel>=` (docs/interop.md has them per engine),
+   * and taking precedence over them. An engine with nothing to bind, or a form it does not read,
+   * rejects the subscribe with ERR_BAD_OPTIONS rather than ignore it.
+   * @default none (the URL's bindings, else Conveyor's own names)
+   */
+  bind?: Binding;
+}
+
+/**
+ * A subscription's binding to existing broker objects, e.g. `{ channel: 'mailbox' }` (amqp: consume
+ * queue `mailbox` as is) or `{ topic: 'ORDERS/orders.eu.>' }` (nats: that stream and filter).
+ */
+export interface Binding {
+  /** The topic's native name (amqp `<exchange>/<key>`, redis `<key>`, nats `<stream>/<subject>`, mqtt `<filter>`). */
+  topic?: string;
+  /** The channel's native source where the engine has one (amqp `<queue>`, nats `<durable consumer>`). */
+  channel?: string;
 }
 
 export interface Subscription {
