@@ -89,7 +89,7 @@ export class BatchConsumer<T> {
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
     // Keep held messages from timing out at the broker while they wait or retry.

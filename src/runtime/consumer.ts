@@ -151,7 +151,7 @@ export class Consumer<T> {
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
   }

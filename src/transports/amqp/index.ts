@@ -260,7 +260,7 @@ export class AmqpTransport implements Transport {
       throw new ConveyorError('ERR_BAD_OPTIONS', `amqp://: maxInFlight must be a positive integer, got ${options.maxInFlight}`);
     }
     const { connection } = await this.#live();
-    const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s));
+    const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s), options.bind);
     await sub.restart(connection);
     this.#subs.add(sub);
     return sub;

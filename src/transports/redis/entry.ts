@@ -9,6 +9,11 @@ export function entryFields(m: OutgoingMessage, now: string, attempts: number): 
   return fields;
 }
 
+/** A bare entry (`?envelope=false`): the body alone in field `b`, for readers that know nothing of Conveyor. */
+export function bareFields(m: OutgoingMessage): Array<string | Buffer> {
+  return ['b', Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)];
+}
+
 /** A whole entry as one string (delayed-set members, retry-stream entries, Pub/Sub payloads). */
 export function encodeMember(fields: Array<string | Buffer>): string {
   const out: Record<string, string> = {};
