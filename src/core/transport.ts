@@ -1,3 +1,4 @@
+import { ConveyorError } from './errors.ts';
 import type { Delivery, OutgoingMessage } from './message.ts';
 import type { ParsedUrl } from './url.ts';
 
@@ -104,6 +105,17 @@ export interface TransportFeatures {
 export interface ConnectOptions {
   /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
   clientId?: string;
+}
+
+/**
+ * For engines whose names are Conveyor's names (nsq, memory, embedded): a binding would be
+ * silently meaningless there, so it is refused.
+ */
+export function refuseBinding(kind: string, topic: string, channel: string, bind: Binding | undefined): void {
+  if (bind === undefined || (bind.topic === undefined && bind.channel === undefined)) return;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `${kind}:// subscribe ${topic}:${channel}: bind: ${kind}:// topics and channels have no other names to bind to`, {
+    details: { bind },
+  });
 }
 
 /** What an adapter module under src/transports/<engine>/index.ts exports. */
