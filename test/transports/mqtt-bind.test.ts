@@ -38,6 +38,23 @@ describe('mqtt:// bind to existing topics', () => {
     assert.deepEqual(got.sort(), ['b2', 'front']);
   });
 
+  test("a foreign QoS 0 publisher (paho's default) is delivered, not dropped; acking it sends nothing", async (t) => {
+    const root = uniqueName('qos0');
+    const transport = await open(t, `?bind.readings=${encodeURIComponent(`${root}/#`)}`);
+    if (!transport) return;
+    const got: string[] = [];
+    const sub = await transport.subscribe('readings', 'c', { maxInFlight: 2 }, (d) => {
+      got.push(dec(d.body));
+      d.ack();
+    });
+    t.after(() => sub.close());
+    const raw = await mqtt.connectAsync('mqtt://127.0.0.1:1883', { clientId: uniqueName('raw') });
+    t.after(() => raw.endAsync());
+    for (let n = 0; n < 20; n++) await raw.publishAsync(`${root}/s${n}`, `r${n}`, { qos: 0 });
+    await waitFor(() => got.length === 20, '20 QoS 0 readings (maxInFlight 2: acks make room)', 10_000);
+    assert.deepEqual(got, Array.from({ length: 20 }, (_, n) => `r${n}`));
+  });
+
   test('a filter cannot be published to; a channel binding and a bad filter are ERR_BAD_OPTIONS', async (t) => {
     const transport = await open(t, '?bind.all=x/%23');
     if (!transport) return;

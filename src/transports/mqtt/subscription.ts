@@ -63,7 +63,10 @@ export class MqttSubscription implements Subscription {
     this.#host = host;
     this.#onMessage = onMessage;
     client.handleMessage = (packet, callback) => {
+      // QoS 0 (paho's default): the publisher chose at most once, so there is no PUBACK to hold,
+      // but the message is delivered all the same. QoS 2 cannot arrive: we subscribe at QoS 1.
       if (packet.qos !== 1) {
+        if (packet.qos === 0) this.#receive(packet);
         callback();
         return;
       }
@@ -102,7 +105,7 @@ export class MqttSubscription implements Subscription {
   /** @internal Sends the PUBACK for a delivery of the current connection. */
   puback(d: MqttDelivery): void {
     if (d.generation !== this.generation || !this.#live.delete(d)) return;
-    this.#sendPuback(d.messageId);
+    if (d.qos === 1) this.#sendPuback(d.messageId);
     this.#inFlight--;
     this.#drain();
   }
@@ -183,6 +186,8 @@ export class MqttDelivery implements Delivery {
   readonly attempts: number;
   readonly timestamp: number;
   readonly messageId: number;
+  /** 0 from an at-most-once publisher (nothing to PUBACK), else 1. */
+  readonly qos: number;
   readonly generation: number;
   #sub: MqttSubscription;
   #packet: IPublishPacket;
@@ -193,6 +198,7 @@ export class MqttDelivery implements Delivery {
     this.#packet = packet;
     this.generation = generation;
     this.messageId = packet.messageId ?? 0;
+    this.qos = packet.qos;
     this.topic = sub.topic;
     this.channel = sub.channel;
     this.body = packet.payload as Uint8Array;
