@@ -32,10 +32,12 @@ describe('foreign MQTT peers (paho sensor and dashboard, wildcard filter)', () =
     const base = await requireService(t, 'mqtt');
     if (!base || !requirePython(t)) return;
     const root = uniqueName('plant');
-    const a = app({ url: `${base}?bind.temps=${encodeURIComponent(`${root}/+/temperature`)}` });
+    // A unique topic too: the channel's sessions (and its retry topic) outlive the test.
+    const topic = uniqueName('temps');
+    const a = app({ url: `${base}?bind.${topic}=${encodeURIComponent(`${root}/+/temperature`)}` });
     t.after(() => a.close());
     const got: string[] = [];
-    await a.consume(bytesMessage('temp', { topic: 'temps' }), { channel: 'dashboard', maxInFlight: 50 }, (body) => {
+    await a.consume(bytesMessage('temp', { topic }), { channel: 'dashboard', maxInFlight: 50 }, (body) => {
       got.push(Buffer.from(body).toString('utf8'));
     });
     const sensor = runSeed(t, '../foreign/mqtt_sensor.py', '"plant/', `"${root}/`);

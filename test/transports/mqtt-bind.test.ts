@@ -18,12 +18,15 @@ async function open(t: TestContext, query = ''): Promise<MqttTransport | undefin
 }
 
 describe('mqtt:// bind to existing topics', () => {
-  test('per subscription: bind.topic is a filter for that subscription only; a foreign QoS 1 publisher feeds it', async (t) => {
+  test('per subscription: bind.topic is a filter for that subscription only; a foreign QoS 1 publisher feeds it; mqtt-topic tells where, retries too', async (t) => {
     const root = uniqueName('site');
     const transport = await open(t);
     if (!transport) return;
     const got: string[] = [];
-    const sub = await transport.subscribe('doors', 'alarm', { maxInFlight: 10, bind: { topic: `${root}/+/door/#` } }, (d) => {
+    const where: string[] = [];
+    const sub = await transport.subscribe(uniqueName('doors'), 'alarm', { maxInFlight: 10, bind: { topic: `${root}/+/door/#` } }, (d) => {
+      where.push(`${dec(d.body)}@${d.headers['mqtt-topic']}#${d.attempts}`);
+      if (dec(d.body) === 'front' && d.attempts === 1) return d.nack(0);
       got.push(dec(d.body));
       d.ack();
     });
@@ -36,14 +39,16 @@ describe('mqtt:// bind to existing topics', () => {
     await waitFor(() => got.length === 2, 'the two door events', 10_000);
     await new Promise((r) => setTimeout(r, 100));
     assert.deepEqual(got.sort(), ['b2', 'front']);
+    assert.deepEqual(where.sort(), [`b2@${root}/b2/door#1`, `front@${root}/b1/door/front#1`, `front@${root}/b1/door/front#2`]);
   });
 
   test("a foreign QoS 0 publisher (paho's default) is delivered, not dropped; acking it sends nothing", async (t) => {
     const root = uniqueName('qos0');
-    const transport = await open(t, `?bind.readings=${encodeURIComponent(`${root}/#`)}`);
+    const topic = uniqueName('readings');
+    const transport = await open(t, `?bind.${topic}=${encodeURIComponent(`${root}/#`)}`);
     if (!transport) return;
     const got: string[] = [];
-    const sub = await transport.subscribe('readings', 'c', { maxInFlight: 2 }, (d) => {
+    const sub = await transport.subscribe(topic, 'c', { maxInFlight: 2 }, (d) => {
       got.push(dec(d.body));
       d.ack();
     });
@@ -64,7 +69,7 @@ describe('mqtt:// bind to existing topics', () => {
       (e: Err) => e.code === 'ERR_BAD_OPTIONS' && e.message.includes('bind.topic') && e.message.includes('bind.channel'),
     );
     // A refused subscribe takes no session slot: the next one of the channel still gets index 0.
-    const sub = await transport.subscribe('t', 'c', { maxInFlight: 1 }, () => {});
+    const sub = await transport.subscribe(uniqueName('t'), 'c', { maxInFlight: 1 }, () => {});
     await sub.close();
   });
 });

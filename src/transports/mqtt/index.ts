@@ -50,7 +50,7 @@ import { loadOptional } from '../../core/optional.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { checkName, filterProblem, isWildcard, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
-import { MqttSubscription, PROP } from './subscription.ts';
+import { MqttSubscription, PROP, TOPIC_HEADER } from './subscription.ts';
 
 type MqttModule = typeof import('mqtt');
 
@@ -166,6 +166,7 @@ export class MqttTransport implements Transport {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be an integer in [1, 65535] for mqtt (receive maximum), got ${maxInFlight}`);
     }
     const filter = this.#filterOf(topic, channel, options);
+    const bound = filter !== mqttTopic(this.options, topic);
     // One session per subscriber, named by the lowest index free for this channel: a subscriber
     // that replaces a closed one resumes its session (its unacked messages and what was queued
     // for it), and a restart with the same clientId resumes the same sessions.
@@ -195,11 +196,12 @@ export class MqttTransport implements Transport {
             maxInFlight,
             ephemeral,
             {
-              republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts),
+              republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts, bound),
               onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
             },
             onMessage,
           );
+          sub.topicHeader = bound;
         },
       );
     } catch (err) {
@@ -236,8 +238,10 @@ export class MqttTransport implements Transport {
     return bind?.topic ?? this.options.topics.get(topic) ?? mqttTopic(this.options, topic);
   }
 
-  #republish(client: MqttClient, packet: IPublishPacket, topic: string, channel: string, attempts: number): Promise<void> {
-    const props = { ...packet.properties?.userProperties, [PROP.attempts]: String(attempts) };
+  #republish(client: MqttClient, packet: IPublishPacket, topic: string, channel: string, attempts: number, bound: boolean): Promise<void> {
+    const props: Record<string, string | string[]> = { ...packet.properties?.userProperties, [PROP.attempts]: String(attempts) };
+    // From a bound filter: keep the topic it came on (a copy's own topic is the retry topic).
+    if (bound && props[TOPIC_HEADER] === undefined) props[TOPIC_HEADER] = packet.topic;
     const contentType = packet.properties?.contentType;
     return this.#confirm(client, retryTopic(this.options, topic, channel), packet.payload as Uint8Array, {
       qos: 1,

@@ -5,6 +5,8 @@ import type { Subscription } from '../../core/transport.ts';
 
 /** User properties Conveyor sets on every message (the broker counts and stamps nothing). */
 export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts', ts: 'conveyor-ts' } as const;
+/** The MQTT topic a message of a bound filter came on (`plant/kitchen/temperature` for `plant/+/temperature`). */
+export const TOPIC_HEADER = 'mqtt-topic';
 
 /**
  * Passed to mqtt.js' handleMessage callback to stop it sending the PUBACK itself: mqtt.js skips
@@ -45,6 +47,8 @@ export class MqttSubscription implements Subscription {
   #closing: Promise<void> | undefined;
   #endSession: boolean;
   #whenClosed: Array<() => void> = [];
+  /** Set for a bound topic or filter: deliveries carry the MQTT topic they came on as `mqtt-topic`. */
+  topicHeader = false;
 
   constructor(
     topic: string,
@@ -219,6 +223,8 @@ export class MqttDelivery implements Delivery {
     }
     const contentType = packet.properties?.contentType;
     if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
+    // A retry copy already carries it (its own topic is the retry topic).
+    if (sub.topicHeader && headers[TOPIC_HEADER] === undefined) headers[TOPIC_HEADER] = packet.topic;
     // DUP: the broker resends after a reconnect, so the message was delivered once more.
     this.attempts = attempts + (packet.dup ? 1 : 0);
     this.id = id ?? `mqtt-${process.pid}-${++nextLocalId}`;

@@ -284,6 +284,7 @@ export class NatsTransport implements Transport {
       },
       onMessage,
     );
+    sub.subjectHeader = target !== undefined;
     await sub.start();
     this.#subs.add(sub);
     return sub;
