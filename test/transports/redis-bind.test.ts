@@ -1,7 +1,8 @@
 /** redis:// per-subscription binding and bare stream entries (`?envelope=false`). */
 import assert from 'node:assert/strict';
 import { describe, type TestContext, test } from 'node:test';
-import { bytesMessage } from '../../src/core/schema.ts';
+import { z } from 'zod';
+import { bytesMessage, defineMessage } from '../../src/core/schema.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
 import { app } from '../../src/runtime/app.ts';
 import { RedisTransport } from '../../src/transports/redis/index.ts';
@@ -72,5 +73,34 @@ describe('redis:// bind per subscription', () => {
     const entries = (await r.client.xrange(`conveyor:${topic}`, '-', '+')) as Array<[string, string[]]>;
     assert.deepEqual(entries.map(([, fields]) => fields), [['b', 'plain']]);
     assert.deepEqual(got, [['plain', {}]]);
+  });
+});
+
+describe('redis:// entries a foreign producer wrote with its own fields', () => {
+  test("redis-py's xadd(key, {'user': ..., 'msg': ...}) reads as one JSON object; a non-UTF-8 field goes to dead-letter with its bytes", async (t) => {
+    const base = await requireService(t, 'redis');
+    if (!base) return;
+    const key = `legacy:${uniqueName('chat')}`;
+    const topic = uniqueName('chat');
+    const r = await admin(t, base, [key, `conveyor:${topic}.dead`, `conveyor:${topic}:retry:c`, `conveyor:${topic}:delayed:c`]);
+    const a = app({ url: `${base}?bind.${topic}=${encodeURIComponent(key)}`, deadLetterLog: false });
+    t.after(() => a.close());
+    const Chat = defineMessage({ name: 'chat', topic, schema: z.object({ user: z.string(), msg: z.string() }) });
+    const got: Array<[unknown, number]> = [];
+    await a.consume(Chat, { channel: 'c', retry: { attempts: 1 } }, (value, ctx) => {
+      got.push([value, ctx.timestamp]);
+    });
+    const dead: string[] = [];
+    await a.consume(bytesMessage('dead', { topic: `${topic}.dead` }), { channel: 'd' }, (body, ctx) => {
+      dead.push(`${ctx.headers['conveyor-dead-code']}:${Buffer.from(body).toString('hex')}`);
+    });
+    const before = Date.now();
+    const id = (await r.client.xadd(key, '*', 'user', 'ana', 'msg', 'hi ü')) as string;
+    await r.client.xadd(key, '*', 'blob', Buffer.from([0xff, 0xfe]));
+    await waitFor(() => got.length === 1 && dead.length === 1, 'one read, one dead-lettered', 10_000);
+    assert.deepEqual(got[0]![0], { user: 'ana', msg: 'hi ü' });
+    assert.equal(got[0]![1], Number(id.split('-')[0]), "the publish time is the entry id's");
+    assert.ok(got[0]![1] >= before - 1000);
+    assert.match(dead[0]!, /^ERR_[A-Z_]+:.*fffe$/, 'dead-lettered with the raw bytes');
   });
 });

@@ -189,7 +189,7 @@ export class RedisSubscription implements Subscription {
   #hand(stream: string, entryId: string, fields: Buffer[], deliveries: number): void {
     let parsed: Parsed;
     try {
-      parsed = parseEntry(fields);
+      parsed = parseEntry(fields, entryId);
     } catch {
       // An entry not written by Conveyor: pass its raw fields as the body rather than drop it.
       parsed = { body: Buffer.concat(fields), headers: {}, id: undefined, timestamp: Date.now(), attempts: 1 };
