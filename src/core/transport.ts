@@ -1,5 +1,5 @@
 import { ConveyorError } from './errors.ts';
-import type { Delivery, OutgoingMessage } from './message.ts';
+import { type Delivery, HEADER, type OutgoingMessage } from './message.ts';
 import type { ParsedUrl } from './url.ts';
 
 /**
@@ -105,6 +105,14 @@ export interface TransportFeatures {
 export interface ConnectOptions {
   /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
   clientId?: string;
+}
+
+/**
+ * Whether `?envelope=false` sends this message bare. A dead letter never is: its reason
+ * (`conveyor-dead-*`) is the point of it, and its topic is Conveyor's own, not a foreign one.
+ */
+export function sendsBare(envelope: boolean, m: OutgoingMessage): boolean {
+  return !envelope && m.headers?.[HEADER.deadCode] === undefined;
 }
 
 /**

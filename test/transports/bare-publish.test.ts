@@ -37,8 +37,8 @@ interface Seen {
   raw: Buffer;
   meta: string[];
 }
-/** Publishes `message()` through `query` ('' or '?envelope=false'), returns what a foreign consumer got; undefined = service skipped. */
-type Probe = (t: TestContext, query: string) => Promise<Seen | undefined>;
+/** Publishes `m` through `query` ('' or '?envelope=false'), returns what a foreign consumer got; undefined = service skipped. */
+type Probe = (t: TestContext, query: string, m: OutgoingMessage) => Promise<Seen | undefined>;
 
 async function open(t: TestContext, url: string): Promise<Transport> {
   const transport = await connect(url);
@@ -63,7 +63,7 @@ async function nsqReader(t: TestContext, address: string, topic: string): Promis
 /** memory:// and embedded://: the transport's engine served over NSQ TCP to a foreign client. */
 const engineProbe =
   (url: () => { url: string; cleanup?: () => void }): Probe =>
-  async (t, query) => {
+  async (t, query, m) => {
     const made = url();
     const transport = (await open(t, `${made.url}${query}`)) as MemoryTransport;
     // After the transport's close (after-hooks run in order): its disk queue is written at close.
@@ -72,7 +72,7 @@ const engineProbe =
     t.after(() => broker.close());
     const topic = uniqueName('bare');
     const read = await nsqReader(t, broker.tcpAddress, topic);
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     return read();
   };
 
@@ -82,16 +82,16 @@ const PROBES: Record<string, Probe> = {
     const dir = mkdtempSync(join(tmpdir(), 'conveyor-bare-'));
     return { url: `embedded://${dir}`, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
   }),
-  nsq: async (t, query) => {
+  nsq: async (t, query, m) => {
     const broker = await startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0' });
     t.after(() => broker.close());
     const topic = uniqueName('bare');
     const read = await nsqReader(t, broker.tcpAddress, topic);
     const transport = await open(t, `nsq://${broker.tcpAddress}${query}`);
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     return read();
   },
-  'redis streams': async (t, query) => {
+  'redis streams': async (t, query, m) => {
     const base = await requireService(t, 'redis');
     if (!base) return undefined;
     const topic = uniqueName('bare');
@@ -101,14 +101,14 @@ const PROBES: Record<string, Probe> = {
       await admin.client.del(`conveyor:${topic}`);
       await admin.close();
     });
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     // redis-py's xread as a foreign reader would do it: every field of the entry.
     const entries = (await admin.client.xrangeBuffer(`conveyor:${topic}`, '-', '+')) as Array<[Buffer, Buffer[]]>;
     const fields = entries[0]![1];
     const names = fields.filter((_, i) => i % 2 === 0).map(String);
     return { raw: fields[names.indexOf('b') * 2 + 1]!, meta: names.filter((n) => n !== 'b') };
   },
-  'redis pub/sub': async (t, query) => {
+  'redis pub/sub': async (t, query, m) => {
     const base = await requireService(t, 'redis');
     if (!base) return undefined;
     const topic = `${uniqueName('bare')}#ephemeral`;
@@ -120,11 +120,11 @@ const PROBES: Record<string, Probe> = {
     const got: Buffer[] = [];
     sub.on('messageBuffer', (_c: Buffer, payload: Buffer) => got.push(payload));
     await sub.subscribe(`conveyor:${topic}`);
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     await waitFor(() => got.length === 1, 'the PUBLISH');
     return { raw: got[0]!, meta: [] };
   },
-  amqp: async (t, query) => {
+  amqp: async (t, query, m) => {
     const base = await requireService(t, 'rabbitmq');
     if (!base) return undefined;
     const topic = uniqueName('bare');
@@ -139,14 +139,14 @@ const PROBES: Record<string, Probe> = {
     const { queue } = await ch.assertQueue('', { exclusive: true });
     await ch.bindQueue(queue, topic, '');
     const transport = await open(t, `${base}${query}`);
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     const got = await waitFor(() => ch.get(queue, { noAck: true }), 'the message');
     if (!got) throw new Error('unreachable');
     const p = got.properties;
     const meta = [...Object.keys(p.headers ?? {}), ...(p.contentType ? ['content_type'] : []), ...(p.messageId ? ['message_id'] : [])];
     return { raw: got.content, meta };
   },
-  nats: async (t, query) => {
+  nats: async (t, query, m) => {
     const base = await requireService(t, 'nats');
     if (!base) return undefined;
     const topic = uniqueName('bare');
@@ -159,13 +159,13 @@ const PROBES: Record<string, Probe> = {
       await (await jetstreamManager(nc)).streams.delete(stream).catch(() => undefined);
       await nc.close();
     });
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     const consumer = await jetstream(nc).consumers.get(stream); // an ordered consumer, as `nats sub` makes
-    const m = await consumer.next({ expires: 5000 });
-    if (!m) throw new Error('no message in the stream');
-    return { raw: Buffer.from(m.data), meta: [...(m.headers?.keys() ?? [])].filter((k) => k !== 'Nats-Msg-Id') };
+    const got = await consumer.next({ expires: 5000 });
+    if (!got) throw new Error('no message in the stream');
+    return { raw: Buffer.from(got.data), meta: [...(got.headers?.keys() ?? [])].filter((k) => k !== 'Nats-Msg-Id') };
   },
-  mqtt: async (t, query) => {
+  mqtt: async (t, query, m) => {
     const base = await requireService(t, 'mqtt');
     if (!base) return undefined;
     const topic = uniqueName('bare');
@@ -175,26 +175,31 @@ const PROBES: Record<string, Probe> = {
     raw.on('message', (_topic, _payload, packet) => got.push(packet));
     await raw.subscribeAsync(topic, { qos: 1 });
     const transport = await open(t, `${base}${query}`);
-    await transport.publish(topic, [message()]);
+    await transport.publish(topic, [m]);
     await waitFor(() => got.length === 1, 'the PUBLISH');
     const p = got[0]!.properties;
     return { raw: got[0]!.payload as Buffer, meta: [...Object.keys(p?.userProperties ?? {}), ...(p?.contentType ? ['content_type'] : [])] };
   },
 };
 
+/** Whether Conveyor's headers reached the foreign consumer: in an envelope, or as headers, properties or fields. */
+const shows = (seen: Seen) => hasEnvelope(seen.raw) || seen.meta.some((k) => k.startsWith('conveyor-') || k === 'h' || k === 'content_type');
+
 describe('bare publish (?envelope=false) on every engine', () => {
   for (const [engine, probe] of Object.entries(PROBES)) {
     test(`${engine}: the default shows Conveyor's headers; envelope=false the body alone`, async (t) => {
-      const carried = await probe(t, '');
+      const carried = await probe(t, '', message());
       if (!carried) return;
-      assert.ok(
-        hasEnvelope(carried.raw) || carried.meta.some((k) => k.startsWith('conveyor-') || k === 'h' || k === 'content_type'),
-        `by default a foreign consumer sees Conveyor's headers (meta ${JSON.stringify(carried.meta)})`,
-      );
-      const bare = await probe(t, '?envelope=false');
+      assert.ok(shows(carried), `by default a foreign consumer sees Conveyor's headers (meta ${JSON.stringify(carried.meta)})`);
+      const bare = await probe(t, '?envelope=false', message());
       if (!bare) return;
       assert.deepEqual(bare.raw, BODY, 'the body byte for byte, no envelope');
       assert.deepEqual(bare.meta, [], 'no header, property or field beside the body');
+      // A dead letter keeps its reason even through a bare URL: it goes to Conveyor's own <topic>.dead.
+      const dead = message();
+      dead.headers = { ...dead.headers, 'conveyor-dead-code': 'ERR_DECODE', 'conveyor-dead-reason': 'probe' };
+      const kept = await probe(t, '?envelope=false', dead);
+      assert.ok(kept && shows(kept), `a dead letter keeps its headers (meta ${JSON.stringify(kept?.meta)})`);
     });
   }
 });

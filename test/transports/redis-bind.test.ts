@@ -83,7 +83,8 @@ describe('redis:// entries a foreign producer wrote with its own fields', () => 
     const key = `legacy:${uniqueName('chat')}`;
     const topic = uniqueName('chat');
     const r = await admin(t, base, [key, `conveyor:${topic}.dead`, `conveyor:${topic}:retry:c`, `conveyor:${topic}:delayed:c`]);
-    const a = app({ url: `${base}?bind.${topic}=${encodeURIComponent(key)}`, deadLetterLog: false });
+    // envelope=false too: the dead letter must keep its reason all the same.
+    const a = app({ url: `${base}?bind.${topic}=${encodeURIComponent(key)}&envelope=false`, deadLetterLog: false });
     t.after(() => a.close());
     const Chat = defineMessage({ name: 'chat', topic, schema: z.object({ user: z.string(), msg: z.string() }) });
     const got: Array<[unknown, number]> = [];

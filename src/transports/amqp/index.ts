@@ -28,7 +28,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { type AmqpOptions, type AmqpTarget, exchangeName, parseAmqpOptions } from './options.ts';
 import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
@@ -232,7 +232,7 @@ export class AmqpTransport implements Transport {
             exchange,
             routingKey,
             Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-            bare ? { persistent: true, timestamp: Math.floor(now / 1000) } : {
+            sendsBare(!bare, m) ? { persistent: true, timestamp: Math.floor(now / 1000) } : {
               persistent: true,
               ...(m.id ? { messageId: m.id } : {}),
               ...(contentType ? { contentType } : {}),

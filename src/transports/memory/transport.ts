@@ -1,6 +1,6 @@
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
-import { refuseBinding, type SubscribeOptions, type Subscription, type Transport, type TransportFeatures } from '../../core/transport.ts';
+import { refuseBinding, sendsBare, type SubscribeOptions, type Subscription, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { Engine } from '../../engine/engine.ts';
 import type { EngineInput } from '../../engine/types.ts';
 import { checkMaxInFlight, MemorySubscription } from './subscription.ts';
@@ -65,7 +65,7 @@ export class MemoryTransport implements Transport {
     const inputs = new Array<EngineInput>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      inputs[i] = { body: m?.body, headers: this.#envelope ? m?.headers : undefined, key: m?.id, delayMs: m?.delayMs };
+      inputs[i] = { body: m?.body, headers: m && sendsBare(this.#envelope, m) ? undefined : m?.headers, key: m?.id, delayMs: m?.delayMs };
     }
     t.publish(inputs);
     const synced = t.sync();

@@ -47,7 +47,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { checkName, filterProblem, isWildcard, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
 import { MqttSubscription, PROP, TOPIC_HEADER } from './subscription.ts';
@@ -119,9 +119,8 @@ export class MqttTransport implements Transport {
     }
     if (messages.length === 0) return;
     const now = String(Date.now());
-    const bare = !this.options.envelope;
     const acks = messages.map((m) => {
-      if (bare) return this.#confirm(this.#publisher, target, m.body, { qos: 1 });
+      if (sendsBare(this.options.envelope, m)) return this.#confirm(this.#publisher, target, m.body, { qos: 1 });
       const { 'content-type': contentType, ...headers } = m.headers ?? {};
       const props: Record<string, string> = { ...headers, [PROP.ts]: now };
       if (m.id !== undefined) props[PROP.id] = m.id;

@@ -34,7 +34,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { checkConsumer, findStream, isCode, sourceOf } from './bind.ts';
 import { checkName, consumerName, isEphemeral, isFilter, type NatsOptions, type NatsTarget, parseNatsOptions, streamName, subjectOf } from './options.ts';
@@ -161,12 +161,11 @@ export class NatsTransport implements Transport {
     // A bound stream is checked to exist; JetStream lets no two streams hold one subject.
     await this.#ensureStream(topic, target);
     const subject = target?.subject ?? subjectOf(this.options, topic);
-    const bare = !this.options.envelope;
     const acks = new Array<Promise<unknown>>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
       // Bare: Nats-Msg-Id stays, it is JetStream's own dedup of a republished batch, not Conveyor's.
-      acks[i] = this.#js.publish(subject, m.body, { msgID: m.id, headers: bare ? undefined : this.#headers(m) });
+      acks[i] = this.#js.publish(subject, m.body, { msgID: m.id, headers: sendsBare(this.options.envelope, m) ? undefined : this.#headers(m) });
     }
     const results = await Promise.allSettled(acks);
     let failed = 0;

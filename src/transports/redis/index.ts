@@ -22,7 +22,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { parseRedisOptions, type RedisOptions, streamKey, subscriptionKey } from './options.ts';
 import { bareFields, entryFields, pubSubPayload } from './entry.ts';
@@ -122,8 +122,9 @@ export class RedisTransport implements Transport {
     const now = String(Date.now());
     const pipeline = this.client.pipeline();
     for (const m of messages) {
-      if (isEphemeralTopic(topic)) pipeline.publish(key, pubSubPayload(m, this.options.envelope));
-      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...(this.options.envelope ? entryFields(m, now, 1) : bareFields(m)));
+      const bare = sendsBare(this.options.envelope, m);
+      if (isEphemeralTopic(topic)) pipeline.publish(key, pubSubPayload(m, !bare));
+      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...(bare ? bareFields(m) : entryFields(m, now, 1)));
     }
     let results: Array<[Error | null, unknown]> | null;
     try {
