@@ -2,6 +2,8 @@ import { ConveyorError, isConveyorError, isRetryable } from '../core/errors.ts';
 import type { Delivery } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Subscription } from '../core/transport.ts';
+import { LatencyHistogram } from '../observability/histogram.ts';
+import { batchSpan } from '../observability/tracing.ts';
 import { backoffDelay, type OutageProbe, waitForRetry } from './backoff.ts';
 import type { PublishFn } from './context.ts';
 import { type AppCore, type ConsumerStats, emptyStats } from './consumer.ts';
@@ -59,6 +61,8 @@ export function isOutage(error: unknown): boolean {
  */
 export class BatchConsumer<T> {
   readonly stats: ConsumerStats & { batches: number; batchRetries: number };
+  /** Handler time per batch. */
+  readonly handlerTime = new LatencyHistogram();
   readonly #core: AppCore;
   readonly #options: ResolvedConsume;
   readonly #definition: MessageDefinition<T>;
@@ -147,10 +151,22 @@ export class BatchConsumer<T> {
       if (this.#force) return this.#release(items);
       try {
         this.stats.batches++;
-        await this.#handler(
-          items.map((i) => i.value as T),
-          { messages: items.map(toBatchMessage), retries, publish: this.#core.publish, signal: this.#controller.signal },
-        );
+        const started = performance.now();
+        try {
+          await batchSpan(
+            this.#core.system,
+            this.#definition.topic,
+            this.#options.channel,
+            items.map((i) => i.delivery.headers),
+            async () =>
+              this.#handler(
+                items.map((i) => i.value as T),
+                { messages: items.map(toBatchMessage), retries, publish: this.#core.publish, signal: this.#controller.signal },
+              ),
+          );
+        } finally {
+          this.handlerTime.observe((performance.now() - started) / 1000);
+        }
         for (const item of items) this.#settle(item.delivery, 'ack');
         this.stats.processed += items.length;
         return;

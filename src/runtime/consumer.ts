@@ -1,6 +1,8 @@
 import type { Delivery, OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Subscription, Transport } from '../core/transport.ts';
+import { LatencyHistogram } from '../observability/histogram.ts';
+import { processSpan, tracingActive } from '../observability/tracing.ts';
 import { type PublishFn, WorkItem } from './context.ts';
 import type { AppEvents } from './events.ts';
 import { compose } from './middleware/compose.ts';
@@ -20,6 +22,8 @@ export interface AppCore {
   publishRaw(topic: string, message: OutgoingMessage): Promise<void>;
   emit<K extends keyof AppEvents>(event: K, ...args: AppEvents[K]): boolean;
   listening(event: keyof AppEvents): boolean;
+  /** The transport's kind (URL scheme), for traces' messaging.system. */
+  readonly system: string;
 }
 
 export interface ConsumerStats {
@@ -112,6 +116,8 @@ export function buildChain(
  */
 export class Consumer<T> {
   readonly stats: ConsumerStats;
+  /** Handler time per message (decode and policies excluded). */
+  readonly handlerTime = new LatencyHistogram();
   readonly #core: AppCore;
   readonly #options: ResolvedConsume;
   readonly #definition: MessageDefinition<T>;
@@ -131,10 +137,19 @@ export class Consumer<T> {
     this.#options = options;
     this.stats = emptyStats(definition.topic, options.channel);
     this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, (work, error) => this.#expire(work as WorkItem, error));
+    const timing = this.handlerTime;
+    const channel = options.channel;
     const decodeAndHandle: Handler = async function handle(work: Work) {
       const d = work.delivery;
       work.value = definition.decode(d.body, d.headers);
-      await handler(work.value as T, work.context);
+      const started = performance.now();
+      try {
+        if (tracingActive()) {
+          await processSpan(core.system, definition.topic, channel, d.id, d.headers, async () => handler(work.value as T, work.context));
+        } else await handler(work.value as T, work.context);
+      } finally {
+        timing.observe((performance.now() - started) / 1000);
+      }
     };
     ({ chain: this.#chain, failed: this.#failed } = buildChain(core, options, this.stats, this.#watchdog, decodeAndHandle));
   }
