@@ -70,6 +70,29 @@ describe('amqp:// bind per subscription', () => {
     assert.equal((await ch.checkQueue(theirs)).messageCount, 1, "the URL's queue was not read by this consumer");
   });
 
+  test('consumeBatch(..., { bind }) reads the bound queue too, and acks a batch only after the handler', async (t) => {
+    const base = await requireService(t, 'rabbitmq');
+    if (!base) return;
+    const { ch, queues } = await admin(t, base);
+    const queue = uniqueName('batchq');
+    await ch.assertQueue(queue, { durable: false });
+    queues.push(queue);
+    const a = app({ url: base });
+    t.after(() => a.close());
+    const batches: string[][] = [];
+    await a.consumeBatch(
+      bytesMessage('row', { topic: uniqueName('rows') }),
+      { channel: 'sink', bind: { topic: `/${queue}` }, batch: { maxSize: 10, maxWaitMs: 50 } },
+      async (items) => {
+        batches.push(items.map((v) => Buffer.from(v).toString()));
+      },
+    );
+    for (let n = 0; n < 25; n++) ch.sendToQueue(queue, Buffer.from(`r${n}`));
+    await waitFor(() => batches.flat().length >= 25, '25 rows in batches', 10_000);
+    assert.deepEqual(batches.flat(), Array.from({ length: 25 }, (_, n) => `r${n}`));
+    await waitFor(async () => (await ch.checkQueue(queue)).messageCount === 0, 'the queue drained (acked)');
+  });
+
   test('the runtime and the transport refuse a malformed bind before subscribing', async (t) => {
     const base = await requireService(t, 'rabbitmq');
     if (!base) return;
