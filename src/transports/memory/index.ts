@@ -7,9 +7,10 @@
  *   connect separately see the same broker.
  * - Engine options go in the query: `memory://jobs?memQueueSize=1000&msgTimeoutMs=5000`
  *   (memQueueSize, msgTimeoutMs, maxMsgTimeoutMs, maxReqTimeoutMs, maxMsgSize, maxRdyCount,
- *   scanIntervalMs). `?envelope=false` publishes bodies without headers (NSQ clients of this
- *   engine then read bare bodies). Engine options apply when the engine is made; a later connect to the same name with
+ *   scanIntervalMs). They apply when the engine is made; a later connect to the same name with
  *   different options is ERR_BAD_OPTIONS.
+ * - `?envelope=false` publishes bodies without headers, so NSQ clients of this engine (served by
+ *   `conveyor broker` or startBroker) read bare bodies.
  */
 import type { ConnectOptions } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
