@@ -99,6 +99,12 @@ export interface TransportFeatures {
   attemptsCounted: boolean;
   /** Largest body accepted, in bytes; larger ones are rejected with ERR_TOO_LARGE before sending. */
   maxMessageBytes: number;
+  /**
+   * `SubscribeOptions.bind` is read. Without it the runtime refuses a consumer's `bind`
+   * (ERR_BAD_OPTIONS) instead of letting an adapter that predates it ignore the binding.
+   * @default false
+   */
+  bind?: boolean;
 }
 
 /** Options every adapter accepts besides its URL. Adapter-specific ones go in the URL's query. */

@@ -10,7 +10,7 @@ import { deadLetter, discard } from './middleware/dead-letter.ts';
 import { dedup } from './middleware/dedup.ts';
 import { retry } from './middleware/retry.ts';
 import { timeout } from './middleware/timeout.ts';
-import type { ResolvedConsume } from './options.ts';
+import { checkBindable, type ResolvedConsume } from './options.ts';
 import type { Handler, MessageHandler, Middleware, Work } from './types.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -163,6 +163,7 @@ export class Consumer<T> {
 
   async start(): Promise<void> {
     const transport = await this.#core.transport();
+    checkBindable(transport, this.#definition.topic, this.#options.bind);
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,

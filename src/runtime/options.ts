@@ -1,5 +1,5 @@
 import { ConveyorError } from '../core/errors.ts';
-import type { Binding } from '../core/transport.ts';
+import type { Binding, Transport } from '../core/transport.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import type { DedupStore } from './dedup-store.ts';
 import type { Middleware } from './types.ts';
@@ -86,6 +86,14 @@ function positiveInt(problems: string[], path: string, value: unknown): void {
   if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) {
     problems.push(`${path}: must be a positive integer, got ${JSON.stringify(value)}`);
   }
+}
+
+/** A consumer's `bind` on a transport that does not read bindings would be ignored: refused instead. */
+export function checkBindable(transport: Transport, topic: string, bind: Binding | undefined): void {
+  if (bind === undefined || transport.features.bind) return;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `consume(${topic}): bind: ${transport.kind}:// does not read bindings (features.bind is not set)`, {
+    details: { kind: transport.kind, bind },
+  });
 }
 
 /** Validates once, reporting every bad path together; never mutates what the caller passed. */

@@ -15,8 +15,10 @@ import mqtt from 'mqtt';
 import { connect } from '../../src/connect.ts';
 import { hasEnvelope } from '../../src/core/envelope.ts';
 import type { OutgoingMessage } from '../../src/core/message.ts';
+import { bytesMessage } from '../../src/core/schema.ts';
 import type { Transport } from '../../src/core/transport.ts';
 import { parseTransportUrl } from '../../src/core/url.ts';
+import { app } from '../../src/runtime/app.ts';
 import { startBroker } from '../../src/server/index.ts';
 import { AmqpTransport } from '../../src/transports/amqp/index.ts';
 import type { MemoryTransport } from '../../src/transports/memory/transport.ts';
@@ -217,5 +219,16 @@ describe('engines whose names are Conveyor names refuse a binding rather than ig
       );
     }
     await assert.rejects(connect('memory://?envelope=maybe'), (e: Error & { code?: string }) => e.code === 'ERR_BAD_OPTIONS' && e.message.includes('envelope'));
+  });
+
+  test("the runtime refuses a consumer's bind on a transport without features.bind (kafka:// until it reads one)", async (t) => {
+    const transport = await open(t, 'memory://');
+    assert.equal(transport.features.bind, undefined);
+    const a = app({ transport });
+    t.after(() => a.close());
+    await assert.rejects(
+      a.consume(bytesMessage('x', { topic: uniqueName('t') }), { channel: 'c', bind: { topic: 'elsewhere' } }, () => {}),
+      (e: Error & { code?: string }) => e.code === 'ERR_BAD_OPTIONS' && e.message.includes('features.bind'),
+    );
   });
 });

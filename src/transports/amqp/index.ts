@@ -76,6 +76,7 @@ export class AmqpTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 

@@ -87,6 +87,7 @@ export class MqttTransport implements Transport {
       guaranteedOrder: false,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 

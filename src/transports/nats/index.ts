@@ -89,6 +89,7 @@ export class NatsTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: true,
       maxMessageBytes: nc.info?.max_payload ?? 1024 * 1024,
+      bind: true,
     };
   }
 

@@ -62,6 +62,7 @@ export class RedisTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: true,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
