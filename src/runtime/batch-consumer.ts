@@ -9,7 +9,7 @@ import type { PublishFn } from './context.ts';
 import { type AppCore, type ConsumerStats, emptyStats } from './consumer.ts';
 import { deadHeaders } from './middleware/dead-letter.ts';
 import { asError } from './middleware/retry.ts';
-import type { ResolvedConsume } from './options.ts';
+import { checkBindable, type ResolvedConsume } from './options.ts';
 import type { Work } from './types.ts';
 
 /** Per-message facts a batch handler gets, aligned with its values (for idempotent writes). */
@@ -90,10 +90,11 @@ export class BatchConsumer<T> {
 
   async start(): Promise<void> {
     const transport = await this.#core.transport();
+    checkBindable(transport, this.#definition.topic, this.#options.bind);
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
     // Keep held messages from timing out at the broker while they wait or retry.

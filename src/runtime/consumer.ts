@@ -12,7 +12,7 @@ import { deadLetter, discard } from './middleware/dead-letter.ts';
 import { dedup } from './middleware/dedup.ts';
 import { retry } from './middleware/retry.ts';
 import { timeout } from './middleware/timeout.ts';
-import type { ResolvedConsume } from './options.ts';
+import { checkBindable, type ResolvedConsume } from './options.ts';
 import type { Handler, MessageHandler, Middleware, Work } from './types.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -175,10 +175,11 @@ export class Consumer<T> {
 
   async start(): Promise<void> {
     const transport = await this.#core.transport();
+    checkBindable(transport, this.#definition.topic, this.#options.bind);
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
   }
