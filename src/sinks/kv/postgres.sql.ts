@@ -2,8 +2,9 @@
  * The PostgreSQL backend's schema: one row per object, the map (or plain value) as one jsonb
  * document — `{ "views": 3, "tags": ["a"], "seen": true, "addr": { "city": "Paris" } }`, so it
  * reads and queries as plain JSON — and one function that applies a whole batch in one statement.
- * The function takes row locks in (type, bucket, key) order, so two batches never deadlock; a
- * write that does not fit what is stored is reported in-band and changes nothing.
+ * The function takes row locks in (type, bucket, key) order, so two batches never deadlock, and
+ * reads and writes each object once per batch however many writes it gets; a write that does not
+ * fit what is stored is reported in-band and changes nothing.
  * `table` has been checked to be a plain (optionally schema-qualified) identifier.
  */
 export function schemaSql(table: string): string {
@@ -23,45 +24,52 @@ CREATE TABLE IF NOT EXISTS ${table} (
 );
 CREATE OR REPLACE FUNCTION ${fn}(items jsonb, max_ids int) RETURNS text[] LANGUAGE plpgsql AS $fn$
 DECLARE
-  it jsonb; op jsonb; ord bigint;
+  it jsonb; op jsonb; ord bigint; m text;
   res text[] := array_fill(''::text, ARRAY[jsonb_array_length(items)]);
-  row_ record; d jsonb; path text[]; sub jsonb; cur jsonb; want text; err text; n numeric; i int;
-  ids text[];
+  -- The object being worked on: loaded and locked once, written back once when the key changes.
+  cur_t text; cur_b text; cur_k text; kind_ text; doc_ jsonb; ts_ bigint; id_ text; ver bigint; applied_ text[]; dirty boolean := false;
+  d jsonb; path text[]; sub jsonb; val jsonb; want text; err text; n numeric; i int; ids text[];
 BEGIN
+  -- Every object the batch touches exists (possibly empty) before any lock is taken, in key order.
+  INSERT INTO ${table} (bucket_type, bucket, key)
+    SELECT DISTINCT e->>'t', e->>'b', e->>'key' FROM jsonb_array_elements(items) AS e ORDER BY 1, 2, 3
+    ON CONFLICT DO NOTHING;
   FOR it, ord IN
     SELECT e.value, e.ordinality FROM jsonb_array_elements(items) WITH ORDINALITY AS e
     ORDER BY e.value->>'t', e.value->>'b', e.value->>'key', e.ordinality
   LOOP
-    SELECT * INTO row_ FROM ${table} WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key' FOR UPDATE;
-    IF NOT FOUND THEN
-      INSERT INTO ${table} (bucket_type, bucket, key) VALUES (it->>'t', it->>'b', it->>'key') ON CONFLICT DO NOTHING;
-      SELECT * INTO row_ FROM ${table} WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key' FOR UPDATE;
+    IF cur_k IS NULL OR cur_k <> it->>'key' OR cur_b <> it->>'b' OR cur_t <> it->>'t' THEN
+      IF dirty THEN
+        UPDATE ${table} SET kind = kind_, doc = doc_, ts = ts_, last_id = id_, version = ver, applied = applied_
+          WHERE bucket_type = cur_t AND bucket = cur_b AND key = cur_k;
+      END IF;
+      cur_t := it->>'t'; cur_b := it->>'b'; cur_k := it->>'key'; dirty := false;
+      SELECT kind, doc, ts, last_id, version, applied INTO kind_, doc_, ts_, id_, ver, applied_
+        FROM ${table} WHERE bucket_type = cur_t AND bucket = cur_b AND key = cur_k FOR UPDATE;
     END IF;
     err := NULL;
     ids := ARRAY[it->>'id'];
     IF it->>'k' = 'c' THEN
-      IF row_.kind = 'map' THEN err := 'wrong-type:the key holds a map, not a plain value';
-      ELSIF row_.version <> (it->>'ver')::bigint THEN res[ord] := 'conflict'; CONTINUE;
+      IF kind_ = 'map' THEN err := 'wrong-type:the key holds a map, not a plain value';
+      ELSIF ver <> (it->>'ver')::bigint THEN res[ord] := 'conflict'; CONTINUE;
       ELSE
         SELECT array_agg(x) INTO ids FROM jsonb_array_elements_text(it->'ids') AS x;
-        UPDATE ${table} SET kind = 'value', doc = it->'v', ts = (it->>'ts')::bigint, last_id = it->>'id', version = version + 1
-          WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key';
+        kind_ := 'value'; doc_ := it->'v'; ts_ := (it->>'ts')::bigint; id_ := it->>'id'; ver := ver + 1;
         res[ord] := 'ok';
       END IF;
-    ELSIF (it->>'id') = ANY(row_.applied) THEN
+    ELSIF (it->>'id') = ANY(applied_) THEN
       res[ord] := 'dup'; CONTINUE;
     ELSIF it->>'k' = 'p' THEN
-      IF row_.kind = 'map' THEN err := 'wrong-type:the key holds a map, not a plain value';
-      ELSIF row_.kind = 'value' AND ((it->>'ts')::bigint, it->>'id') <= (row_.ts, row_.last_id) THEN
+      IF kind_ = 'map' THEN err := 'wrong-type:the key holds a map, not a plain value';
+      ELSIF kind_ = 'value' AND ((it->>'ts')::bigint, it->>'id') <= (ts_, id_) THEN
         res[ord] := 'stale';
       ELSE
-        UPDATE ${table} SET kind = 'value', doc = it->'v', ts = (it->>'ts')::bigint, last_id = it->>'id', version = version + 1
-          WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key';
+        kind_ := 'value'; doc_ := it->'v'; ts_ := (it->>'ts')::bigint; id_ := it->>'id'; ver := ver + 1;
         res[ord] := 'ok';
       END IF;
     ELSE
-      IF row_.kind = 'value' THEN err := 'wrong-type:the key holds a plain value, not a map'; END IF;
-      d := row_.doc;
+      IF kind_ = 'value' THEN err := 'wrong-type:the key holds a plain value, not a map'; END IF;
+      d := doc_;
       IF err IS NULL THEN
         <<ops>>
         FOR op IN SELECT value FROM jsonb_array_elements(it->'ops') LOOP
@@ -74,40 +82,48 @@ BEGIN
               EXIT ops;
             END IF;
           END LOOP;
-          cur := d #> path;
+          val := d #> path;
           want := CASE op->>'t' WHEN 'register' THEN 'string' WHEN 'counter' THEN 'number' WHEN 'set' THEN 'array' ELSE 'boolean' END;
-          IF cur IS NOT NULL AND jsonb_typeof(cur) <> want THEN
-            err := 'wrong-type:' || (op->>'p') || ' is a ' || conveyor_kv_jtype(jsonb_typeof(cur)) || ', not a ' || (op->>'t');
+          IF val IS NOT NULL AND jsonb_typeof(val) <> want THEN
+            err := 'wrong-type:' || (op->>'p') || ' is a ' || conveyor_kv_jtype(jsonb_typeof(val)) || ', not a ' || (op->>'t');
             EXIT ops;
           END IF;
           CASE op->>'a'
             WHEN 'assign' THEN d := jsonb_set(d, path, op->'v');
             WHEN 'increment' THEN
-              n := coalesce(cur::text::numeric, 0) + (op->>'v')::numeric;
+              n := coalesce((val #>> '{}')::numeric, 0) + (op->>'v')::numeric;
               IF abs(n) > 9007199254740991 THEN err := 'bad-value:counter ' || (op->>'p') || ' would leave the safe integer range'; EXIT ops; END IF;
               d := jsonb_set(d, path, to_jsonb(n));
             WHEN 'add' THEN
-              d := jsonb_set(d, path, (SELECT coalesce(jsonb_agg(DISTINCT m ORDER BY m), '[]'::jsonb)
-                FROM (SELECT jsonb_array_elements(coalesce(cur, '[]'::jsonb)) UNION SELECT jsonb_array_elements(op->'v')) AS s(m)));
+              val := coalesce(val, '[]'::jsonb);
+              FOR m IN SELECT jsonb_array_elements_text(op->'v') LOOP
+                IF NOT val ? m THEN val := val || to_jsonb(m); END IF;
+              END LOOP;
+              d := jsonb_set(d, path, val);
             WHEN 'remove' THEN
-              d := jsonb_set(d, path, (SELECT coalesce(jsonb_agg(m ORDER BY m), '[]'::jsonb)
-                FROM jsonb_array_elements(coalesce(cur, '[]'::jsonb)) AS s(m) WHERE NOT (op->'v') @> jsonb_build_array(m)));
+              val := coalesce(val, '[]'::jsonb);
+              FOR m IN SELECT jsonb_array_elements_text(op->'v') LOOP val := val - m; END LOOP;
+              d := jsonb_set(d, path, val);
             WHEN 'enable' THEN d := jsonb_set(d, path, 'true'::jsonb);
             ELSE d := jsonb_set(d, path, 'false'::jsonb);
           END CASE;
         END LOOP;
       END IF;
       IF err IS NULL THEN
-        UPDATE ${table} SET kind = 'map', doc = d, version = version + 1
-          WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key';
+        kind_ := 'map'; doc_ := d; ver := ver + 1;
         res[ord] := 'ok';
       END IF;
     END IF;
     IF err IS NOT NULL THEN res[ord] := 'err:' || err; CONTINUE; END IF;
     -- Remember the applied ids, keeping the last max_ids.
-    UPDATE ${table} SET applied = (applied || ids)[greatest(1, cardinality(applied) + cardinality(ids) - max_ids + 1):]
-      WHERE bucket_type = it->>'t' AND bucket = it->>'b' AND key = it->>'key';
+    applied_ := applied_ || ids;
+    IF cardinality(applied_) > max_ids THEN applied_ := applied_[cardinality(applied_) - max_ids + 1:]; END IF;
+    dirty := true;
   END LOOP;
+  IF dirty THEN
+    UPDATE ${table} SET kind = kind_, doc = doc_, ts = ts_, last_id = id_, version = ver, applied = applied_
+      WHERE bucket_type = cur_t AND bucket = cur_b AND key = cur_k;
+  END IF;
   RETURN res;
 END
 $fn$;`;
