@@ -142,6 +142,11 @@ export function kvSuite(o: KvSuiteOptions): void {
       assert.deepEqual(await b.get('k'), { v: 'new' });
       assert.deepEqual(await sink.write([{ write: b.put('k', { v: 'tie' }), id: 'id3', timestamp: 2000 }]), ['ok']);
       assert.deepEqual(await b.get('k'), { v: 'tie' });
+      // Ties compare ids in byte order on every backend ('a' > 'B' in bytes, not in most locales).
+      assert.deepEqual(await sink.write([{ write: b.put('t', 'B'), id: 'B', timestamp: 3000 }]), ['ok']);
+      assert.deepEqual(await sink.write([{ write: b.put('t', 'a'), id: 'a', timestamp: 3000 }]), ['ok']);
+      assert.deepEqual(await sink.write([{ write: b.put('t', 'A'), id: 'A', timestamp: 3000 }]), ['stale']);
+      assert.equal(await b.get('t'), 'a');
       // Through a pipeline: every message to one key, in order; the last (newest) one stays.
       const { a, Msg, consume } = pipeline(t);
       await consume(sink.handler<Visit>((v) => b.put('p', v)));

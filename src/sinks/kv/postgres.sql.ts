@@ -61,7 +61,8 @@ BEGIN
       res[ord] := 'dup'; CONTINUE;
     ELSIF it->>'k' = 'p' THEN
       IF kind_ = 'map' THEN err := 'wrong-type:the key holds a map, not a plain value';
-      ELSIF kind_ = 'value' AND ((it->>'ts')::bigint, it->>'id') <= (ts_, id_) THEN
+      -- Ties on the timestamp go to the larger id in byte order, as Redis's script compares them.
+      ELSIF kind_ = 'value' AND ((it->>'ts')::bigint, (it->>'id') COLLATE "C") <= (ts_, id_ COLLATE "C") THEN
         res[ord] := 'stale';
       ELSE
         kind_ := 'value'; doc_ := it->'v'; ts_ := (it->>'ts')::bigint; id_ := it->>'id'; ver := ver + 1;
