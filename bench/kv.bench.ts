@@ -6,7 +6,7 @@
  *   2. the same synchronous client in Conveyor's WorkerPool (the talk's run_in_executor with
  *      ThreadPoolExecutor(max_workers=8)): one write per message on a thread;
  *   3. the async client through keyValueSink (node-postgres, consumeBatch, one statement per batch).
- * Every write is the same datatype update (counter + set + register on one of 1000 keys),
+ * Every write is the same datatype update (counter + set + register on one of 10,000 keys),
  * applied by the same SQL function the sink installs, so idempotence and type checks are the same
  * in all three. After each run the counters are summed: every message stored exactly once.
  * Reported per way: msg/s, p99 handler latency (per message for 1–2, per batch for 3), and the
@@ -29,7 +29,7 @@ const PG = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const N = Number(process.env.KV_BENCH_MESSAGES ?? 100_000);
 const RUNS = Number(process.env.KV_BENCH_RUNS ?? 3);
 const THREADS = Number(process.env.KV_BENCH_THREADS ?? 8);
-const KEYS = 1000;
+const KEYS = 10_000;
 const table = `bench_kv_${process.pid}`;
 const Visit = z.object({ user: z.string(), page: z.string(), n: z.number() });
 type Visit = z.infer<typeof Visit>;
