@@ -5,6 +5,7 @@
  * which `npm install` builds).
  */
 import assert from 'node:assert/strict';
+import { readdirSync, statSync } from 'node:fs';
 import { describe, type TestContext, test } from 'node:test';
 import amqplib from 'amqplib';
 import { keyValueSink } from '../../src/sinks/kv/index.ts';
@@ -14,7 +15,20 @@ import { requireService, SERVICES, uniqueName, waitFor } from '../helpers/index.
 const dir = new URL('../../examples/rabbitmq-to-kv/', import.meta.url);
 const N = 600;
 
+/** The example runs the built package: say so plainly when dist/ is missing or older than src/. */
+function assertBuilt(): void {
+  const src = new URL('../../src/sinks/kv/', import.meta.url);
+  const built = new URL('../../dist/sinks/kv/index.js', import.meta.url);
+  let builtAt = 0;
+  try {
+    builtAt = statSync(built).mtimeMs;
+  } catch {}
+  const newest = Math.max(...readdirSync(src).map((f) => statSync(new URL(f, src)).mtimeMs));
+  assert.ok(builtAt >= newest, 'examples import `conveyor-pipelines` as users do (dist/): run `npm run build` (npm install does) before this test');
+}
+
 async function runExample(t: TestContext, kvUrl: string, isolate: { prefix?: string; table?: string }) {
+  assertBuilt();
   const topic = uniqueName('article-views');
   const env = {
     ...process.env,
