@@ -9,6 +9,7 @@
  * Every write is the same datatype update (counter + set + register on one of 10,000 keys),
  * applied by the same SQL function the sink installs, so idempotence and type checks are the same
  * in all three. After each run the counters are summed: every message stored exactly once.
+ * For reference a fourth row: the same sink on Redis (no sync client to compare there).
  * Reported per way: msg/s, p99 handler latency (per message for 1–2, per batch for 3), and the
  * event loop's delay (perf_hooks.monitorEventLoopDelay) while it ran.
  */
@@ -26,6 +27,7 @@ import { median, percentile, record, save } from './lib.ts';
 
 const AMQP = process.env.AMQP_URL ?? 'amqp://guest:guest@127.0.0.1:5672';
 const PG = process.env.PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const REDIS = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 const N = Number(process.env.KV_BENCH_MESSAGES ?? 100_000);
 const RUNS = Number(process.env.KV_BENCH_RUNS ?? 3);
 const THREADS = Number(process.env.KV_BENCH_THREADS ?? 8);
@@ -54,7 +56,10 @@ interface Outcome {
 }
 
 /** Publishes the backlog to a durable queue first, then times one consumer draining it. */
-async function run(way: 'loop' | 'pool' | 'sink', pool?: WorkerPool): Promise<Outcome> {
+type Way = 'loop' | 'pool' | 'sink' | 'redis';
+const prefix = `bench_kv_${process.pid}`;
+
+async function run(way: Way, pool?: WorkerPool): Promise<Outcome> {
   const topic = `bench_kv_${process.pid}_${seq++}`;
   const Msg = defineMessage({ name: 'visit', topic, schema: Visit });
   const t = await connect(AMQP);
@@ -84,13 +89,13 @@ async function run(way: 'loop' | 'pool' | 'sink', pool?: WorkerPool): Promise<Ou
     native = new Client();
     (native as unknown as { connectSync(url: string): void }).connectSync(PG);
   }
-  if (way === 'sink') {
-    sink = keyValueSink({ url: PG, table, poolSize: 2 });
+  if (way === 'sink' || way === 'redis') {
+    sink = way === 'sink' ? keyValueSink({ url: PG, table, poolSize: 2 }) : keyValueSink({ url: REDIS, prefix });
     await sink.start();
   }
   const start = performance.now();
   loop.enable();
-  if (way === 'sink') {
+  if (sink) {
     const visits = sink!.bucket('maps', 'visits');
     const handler = sink!.handler<Visit>((v) => visits.update(v.user, [counter('visits').increment(), set('pages').add(v.page), register('last').assign(v.page)]));
     await a.consumeBatch(Msg, { channel: 'kv', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 20, concurrency: 2 } }, Object.assign(async (values: Visit[], ctx: Parameters<typeof handler>[1]) => {
@@ -128,29 +133,43 @@ async function main(): Promise<void> {
   const db = new pg.Client({ connectionString: PG });
   await db.connect();
   const pool = new WorkerPool({ module: new URL('./fixtures/kv-sync-task.mjs', import.meta.url), size: THREADS, maxQueue: 10_000 });
-  const results: Record<'loop' | 'pool' | 'sink', Outcome[]> = { loop: [], pool: [], sink: [] };
-  const ways = ['loop', 'pool', 'sink'] as const;
+  const redis = keyValueSink({ url: REDIS, prefix });
+  const results: Record<Way, Outcome[]> = { loop: [], pool: [], sink: [], redis: [] };
+  // KV_BENCH_WAYS=sink,redis runs a subset (for profiling); the recorded run has all four.
+  const ways = (['loop', 'pool', 'sink', 'redis'] as const).filter((w) => !process.env.KV_BENCH_WAYS || process.env.KV_BENCH_WAYS.split(',').includes(w));
   for (let r = 0; r < RUNS; r++) {
     // Rotate which way goes first, so none always runs on a freshly vacuumed table.
     for (let w = 0; w < ways.length; w++) {
       const way = ways[(w + r) % ways.length]!;
       await db.query(`TRUNCATE ${table}`);
       results[way].push(await run(way, pool));
-      const { rows } = await db.query(`SELECT coalesce(sum((doc->>'visits')::int8), 0) AS n FROM ${table}`);
-      if (Number(rows[0].n) !== N) throw new Error(`${way}: stored ${rows[0].n} visits, want ${N}`);
+      let visits = 0;
+      if (way === 'redis') {
+        for (let k = 0; k < KEYS; k += 1000) {
+          const read = await redis.read(Array.from({ length: Math.min(1000, KEYS - k) }, (_, j) => ({ type: 'maps', bucket: 'visits', key: `u${k + j}` })));
+          for (const r of read) visits += (r.stored?.value as { visits?: number } | undefined)?.visits ?? 0;
+        }
+        await redis.dropAll();
+      } else {
+        const { rows } = await db.query(`SELECT coalesce(sum((doc->>'visits')::int8), 0) AS n FROM ${table}`);
+        visits = Number(rows[0].n);
+      }
+      if (visits !== N) throw new Error(`${way}: stored ${visits} visits, want ${N}`);
     }
   }
   await pool.close();
   await db.end();
   await setup.dropAll();
   await setup.close();
-  const med = (way: keyof typeof results, f: keyof Outcome) => median(results[way].map((o) => o[f]));
-  const loopRate = med('loop', 'rate');
-  const poolRate = med('pool', 'rate');
+  await redis.close();
+  const med = (way: Way, f: keyof Outcome) => median(results[way].map((o) => o[f]));
+  const loopRate = ways.includes('loop') ? med('loop', 'rate') : Number.NaN;
+  const poolRate = ways.includes('pool') ? med('pool', 'rate') : Number.NaN;
   const labels = {
     loop: 'sync client (pg-native querySync) on the event loop, one write per message',
     pool: `sync client in WorkerPool (${THREADS} threads, run_in_executor), one write per message`,
     sink: 'async keyValueSink (node-postgres, consumeBatch 1000, 2 at once), one statement per batch',
+    redis: 'for reference: the same keyValueSink on Redis (ioredis, one Lua script per batch)',
   };
   for (const way of ways) {
     const rate = med(way, 'rate');
@@ -161,6 +180,7 @@ async function main(): Promise<void> {
       p99Ms: med(way, 'p99'),
       notes: [
         `event-loop delay p99 ${med(way, 'loopP99').toFixed(1)} ms, max ${med(way, 'loopMax').toFixed(1)} ms`,
+        way === 'redis' ? `p99 is per batch; ${(rate / loopRate).toFixed(1)}× the sync client on PostgreSQL` : '',
         way === 'sink' ? `p99 is per batch; ${(rate / loopRate).toFixed(1)}× sync-on-loop (target ≥ 5), ${(rate / poolRate).toFixed(1)}× pool (target ≥ 2)` : '',
         way === 'pool' ? `${(rate / loopRate).toFixed(2)}× sync-on-loop` : '',
       ]
@@ -168,7 +188,7 @@ async function main(): Promise<void> {
         .join('; '),
     });
   }
-  save('kv', `amqp:// → PostgreSQL at ${PG}, ${N.toLocaleString('en-US')} messages per run, ${KEYS} keys, each message a counter + set + register update.`);
+  save('kv', `amqp:// → PostgreSQL at ${PG} (and Redis at ${REDIS} for reference), ${N.toLocaleString('en-US')} messages per run, ${KEYS} keys, each message a counter + set + register update.`);
 }
 
 if (isMainThread) await main();

@@ -154,7 +154,7 @@ export class RedisKvBackend implements KvBackend {
 function toStored(meta: Record<string, string>, data: Record<string, string>, members: (path: string) => string[]): StoredObject | undefined {
   const kind = meta[''];
   if (kind !== 'map' && kind !== 'value') return undefined;
-  const common = { timestamp: Number(meta['\0ts'] ?? 0), id: meta['\0id'] ?? '', version: Number(meta['\0ver'] ?? 0) };
+  const common = { timestamp: Number(meta['\0ts'] ?? 0), id: meta['\0id'] ?? '', version: Number(meta['\0seq'] ?? 0) };
   if (kind === 'value') return { kind, value: JSON.parse(data[''] ?? 'null'), ...common };
   const root: Record<string, unknown> = {};
   // Sorted so that a map's marker comes before its fields.
