@@ -211,6 +211,19 @@ export function kvSuite(o: KvSuiteOptions): void {
       for (let k = 0; k < 50; k++) assert.deepEqual(await b.get(`k${k}`), { n: 20, by: ['w0', 'w1'] }, `k${k}`);
     });
 
+    test('a batch past one call\'s payload (16 MiB) goes in several, every write stored once', { timeout: 60_000 }, async (t) => {
+      if (!(await requireService(t, o.service))) return;
+      const sink = await makeSink(t);
+      const b = sink.bucket('maps', uniqueName('big'));
+      const big = 'x'.repeat(1 << 20);
+      const writes = Array.from({ length: 24 }, (_, i) => ({ write: b.update(`k${i % 4}`, [register(`r${i}`).assign(big), counter('n').increment()]), id: `big-${i}` }));
+      assert.deepEqual(await sink.write(writes), writes.map(() => 'ok'));
+      assert.deepEqual(await sink.write(writes.slice(0, 2)), ['dup', 'dup']);
+      const k0 = (await b.get('k0')) as Record<string, unknown>;
+      assert.equal(k0.n, 6);
+      assert.equal((k0.r20 as string).length, 1 << 20);
+    });
+
     test('bad input dead-letters that message alone; the rest of its batch is stored once', async (t) => {
       if (!(await requireService(t, o.service))) return;
       const sink = await makeSink(t);

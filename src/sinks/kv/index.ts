@@ -256,7 +256,7 @@ export class KeyValueSink {
     let groups = [...resolved.values()];
     let cas = groups.length ? await this.#resolveGroups(planned, groups, results) : [];
     if (items.length || cas.length) {
-      const out = await this.#backend.apply([...items, ...cas.map((c) => c.item)]);
+      const out = await this.#applyChunked([...items, ...cas.map((c) => c.item)]);
       for (const [i, n] of direct.entries()) results[n] = out[i]!;
       groups = [];
       cas.forEach((c, i) => {
@@ -270,7 +270,7 @@ export class KeyValueSink {
       if (round >= 16) throw new ConveyorError('ERR_SINK', `keyValueSink: ${groups.length} keys kept changing under the resolver (16 rounds)`, { retryable: true });
       cas = await this.#resolveGroups(planned, groups, results);
       if (cas.length === 0) break;
-      const out = await this.#backend.apply(cas.map((c) => c.item));
+      const out = await this.#applyChunked(cas.map((c) => c.item));
       groups = [];
       cas.forEach((c, i) => {
         if (out[i] === 'conflict') groups.push(c.group);
@@ -278,6 +278,23 @@ export class KeyValueSink {
       });
     }
     return results;
+  }
+
+  /**
+   * One round trip per batch — unless the batch's payload passes CHUNK_BYTES, where it goes in
+   * several (each write is idempotent on its id, so a retry after a partial success is safe):
+   * Redis refuses an argument past 512 MB and PostgreSQL a jsonb past 255 MB.
+   */
+  async #applyChunked(items: readonly WriteItem[]): Promise<WriteResult[]> {
+    const out: WriteResult[] = [];
+    for (let from = 0; from < items.length; ) {
+      let to = from;
+      let bytes = 0;
+      while (to < items.length && (to === from || bytes + approxBytes(items[to]!) <= CHUNK_BYTES)) bytes += approxBytes(items[to++]!);
+      out.push(...(await this.#backend.apply(items.slice(from, to))));
+      from = to;
+    }
+    return out;
   }
 
   /** Reads each key once, folds its unapplied puts through the resolver, and makes one versioned write per key. */
@@ -399,6 +416,22 @@ export class KeyValueSink {
  */
 export function keyValueSink(options: KeyValueSinkOptions): KeyValueSink {
   return new KeyValueSink(options);
+}
+
+/** Payload per backend call before the sink splits a batch. */
+const CHUNK_BYTES = 16 << 20;
+
+/** About how many bytes a write takes on the wire (strings by length; enough to keep calls bounded). */
+function approxBytes(item: WriteItem): number {
+  let n = 64 + item.key.key.length + item.key.bucket.length + item.key.type.length + item.id.length;
+  if (item.k !== 'u') return n + item.json.length;
+  for (const op of item.ops) {
+    n += 24 + op.p.length;
+    if (typeof op.v === 'string') n += op.v.length;
+    else if (Array.isArray(op.v)) for (const m of op.v) n += 3 + m.length;
+    else n += 20;
+  }
+  return n;
 }
 
 function isWrite(w: unknown): w is KvWrite {

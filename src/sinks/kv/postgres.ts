@@ -116,7 +116,7 @@ export class PostgresKvBackend implements KvBackend {
 }
 
 /**
- * SQLSTATE classes 22 (data) and 23 (integrity) are the batch's fault: non-retryable, so the
+ * SQLSTATE classes 22 (data), 23 (integrity) and 54 (limits) are the batch's fault: non-retryable, so the
  * runtime splits the batch until the write stands alone and dead-letters it. Everything else
  * (refused connection, 08xxx, 57P01, 40P01) is the store's: retryable, the batch stays in flight.
  * At start, a wrong password or a missing database (28xxx, 3D000) will not heal by waiting.
@@ -124,7 +124,8 @@ export class PostgresKvBackend implements KvBackend {
 function classify(cause: unknown, table: string, starting = false): ConveyorError {
   const code = (cause as { code?: unknown })?.code;
   const sqlstate = typeof code === 'string' && /^[0-9A-Z]{5}$/.test(code) ? code : undefined;
-  const dataError = sqlstate !== undefined && (sqlstate.startsWith('22') || sqlstate.startsWith('23'));
+  // 54xxx (program limit exceeded: a value or statement too large) is the batch's fault as well.
+  const dataError = sqlstate !== undefined && (sqlstate.startsWith('22') || sqlstate.startsWith('23') || sqlstate.startsWith('54'));
   const permanent = starting && sqlstate !== undefined && (sqlstate.startsWith('28') || sqlstate === '3D000' || sqlstate.startsWith('42'));
   return new ConveyorError('ERR_SINK', `keyValueSink (postgres ${table}): ${(cause as Error)?.message ?? String(cause)}`, {
     cause,

@@ -181,9 +181,19 @@ function unwrap(results: [Error | null, unknown][] | null): unknown[] {
   });
 }
 
-/** Anything Redis says wrong here is the store's trouble, not a message's: data errors come back in-band from the script. */
+/** Replies that mean "Redis cannot serve now" (loading, busy, failing over, out of memory): wait and retry. */
+const TRANSIENT_REPLY = /^(LOADING|BUSY|MASTERDOWN|READONLY|CLUSTERDOWN|TRYAGAIN|OOM|NOREPLICAS|NOSCRIPT)\b/;
+
+/**
+ * Connection trouble and transient replies are the store's (retryable: the batch stays in flight).
+ * Any other error reply refused what was sent — writes that do not fit come back in-band from the
+ * script, so this is a batch Redis cannot take (too large an argument, say): not retryable, so the
+ * runtime splits the batch until the culprit stands alone and dead-letters it.
+ */
 function outage(message: string, cause: unknown): ConveyorError {
-  return new ConveyorError('ERR_SINK', `keyValueSink (redis): ${message}`, { cause, retryable: true });
+  const reply = (cause as { name?: unknown })?.name === 'ReplyError' ? String((cause as Error).message) : undefined;
+  const refused = reply !== undefined && !TRANSIENT_REPLY.test(reply);
+  return new ConveyorError('ERR_SINK', `keyValueSink (redis): ${message}`, { cause, retryable: !refused, details: refused ? { kind: 'bad-value' } : undefined });
 }
 
 function safeUrl(url: string): string {
