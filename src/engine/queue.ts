@@ -52,7 +52,7 @@ export class MessageQueue {
 
   /** The next `max` messages in the order shift() would return them, none removed. */
   peek(max: number): PeekResult {
-    const messages: EngineMessage[] = this.#ring.peek(max);
+    const messages: EngineMessage[] = this.#ring.front(max);
     const backendDepth = this.backend.depth;
     if (messages.length < max && backendDepth > 0) {
       const more = this.backend.peek?.(max - messages.length);

@@ -26,6 +26,11 @@ export class Ring<T> {
     this.#length++;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.#length > 0 ? this.#buf[this.#head] : undefined;
+  }
+
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
     const at = this.#head;
@@ -36,8 +41,8 @@ export class Ring<T> {
     return value;
   }
 
-  /** Up to `max` items from the front, in FIFO order, without removing them (peek). */
-  peek(max: number): T[] {
+  /** Up to `max` items from the front, in FIFO order, without removing them (the dashboard's peek). */
+  front(max: number): T[] {
     const n = Math.min(max, this.#length);
     const out = new Array<T>(n);
     for (let i = 0; i < n; i++) out[i] = this.#buf[(this.#head + i) & this.#mask] as T;
