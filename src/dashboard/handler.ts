@@ -29,9 +29,12 @@ export interface DashboardOptions {
   source?: DashboardSource;
   /** The NSQ TCP clients of the broker serving `engine`, to name its consumers. */
   clients?: () => Iterable<ClientState>;
-  /** Apps whose consumers are shown (running, processed, retried, dead). */
-  apps?: ReadonlyArray<{ stats(): ConsumerStats[] }>;
-  /** Handler times for the p50/p99 columns (add `timings.middleware()` to the consumers). */
+  /** Apps whose consumers are shown (running, processed, retried, dead, p50/p99 handler time). */
+  apps?: ReadonlyArray<DashboardApp>;
+  /**
+   * Exact handler-time percentiles (the latest 1,024 runs) instead of the runtime's histogram
+   * buckets, for the consumers that use `timings.middleware()` or `timings.batch()`.
+   */
   timings?: HandlerTimings;
   /** Where it is mounted: requests outside it go to `next` (or get a 404). @default '' */
   prefix?: string;
@@ -43,6 +46,12 @@ export interface DashboardOptions {
   intervalMs?: number;
   /** Largest body the publish form sends, bytes. @default 1048576 */
   maxPublishBytes?: number;
+}
+
+/** What the dashboard reads of an App: its counters, and its handler-time histograms when it has them. */
+export interface DashboardApp {
+  stats(): ConsumerStats[];
+  metricsSource?(): { consumers(): ReadonlyArray<ConsumerStats & { handler: { count: number; quantile(q: number): number } }> };
 }
 
 export type NodeHandler = (req: IncomingMessage, res: ServerResponse, next?: (error?: unknown) => void) => void;
@@ -97,7 +106,7 @@ export function dashboard(options: DashboardOptions): Dashboard {
   let lastUse = 0;
   let sampling: Promise<void> | undefined;
 
-  const consumers = () => (options.apps ?? []).flatMap((a) => a.stats());
+  const consumers = () => (options.apps ?? []).flatMap(consumersOf);
   const build = (query: URLSearchParams) =>
     snapshot({ topics: latest, history, kind: source.kind, canPeek: source.canPeek, readOnly, consumers: consumers(), timings: options.timings }, viewOf(query));
 
@@ -285,6 +294,18 @@ function sameOrigin(req: IncomingMessage): void {
     }
     if (host !== req.headers.host) throw new HttpError(403, `a request from ${origin} may not act on this dashboard`);
   }
+}
+
+/** An app's consumers with p50/p99 in ms from the runtime's handler-time histogram (per batch for batch consumers). */
+function consumersOf(app: DashboardApp): Array<ConsumerStats & { p50?: number; p99?: number; per?: 'batch' }> {
+  if (!app.metricsSource) return app.stats();
+  return app
+    .metricsSource()
+    .consumers()
+    .map(({ handler, ...c }) => {
+      if (handler.count === 0) return c;
+      return { ...c, p50: handler.quantile(0.5) * 1000, p99: handler.quantile(0.99) * 1000, ...('batches' in c ? { per: 'batch' as const } : {}) };
+    });
 }
 
 function statusOf(error: ConveyorError): number {

@@ -1,15 +1,13 @@
 /**
  * `conveyor-pipelines/dashboard`: the live dashboard as a Node request handler, dead-letter
- * list/replay/purge over any transport, and the handler-time middleware behind p50/p99.
+ * list/replay/purge over any transport, and exact handler-time percentiles (HandlerTimings).
  *
  * @example
- * import { dashboard, HandlerTimings } from 'conveyor-pipelines/dashboard';
- * const timings = new HandlerTimings();
- * await pipeline.consume(Frame, { channel: 'detector', middleware: [timings.middleware()] }, detect);
- * const board = dashboard({ engine, apps: [pipeline], timings, prefix: '/dashboard' });
+ * import { dashboard } from 'conveyor-pipelines/dashboard';
+ * const board = dashboard({ engine, apps: [pipeline], prefix: '/dashboard' });
  * http.createServer((req, res) => board(req, res)).listen(8081);
  */
-export { type Dashboard, type DashboardOptions, dashboard, type NodeHandler } from './handler.ts';
+export { type Dashboard, type DashboardApp, type DashboardOptions, dashboard, type NodeHandler } from './handler.ts';
 export { type EngineSourceOptions, engineSource } from './engine-source.ts';
 export { nsqSource, type NsqSourceOptions } from './nsq-source.ts';
 export {

@@ -1,8 +1,8 @@
 /**
- * Handler time per consumer for the dashboard's p50/p99. The runtime keeps counters, not
- * durations, so this is a middleware an app opts into (`consume(..., { middleware: [timings.middleware()] })`):
- * the hot path of an app that does not use it pays nothing. It times decode + handler (user
- * middleware runs outside the timeout step and the decode), successful or not.
+ * Exact handler-time percentiles per consumer, for an app that wants them instead of the
+ * runtime's histogram buckets (which the dashboard reads by default): a middleware
+ * (`consume(..., { middleware: [timings.middleware()] })`, timing decode + handler, successful or
+ * not) or a batch-handler wrapper (`timings.batch(topic, channel, sink.handler)`).
  */
 import type { BatchContext, BatchHandler } from '../runtime/batch-consumer.ts';
 import type { Handler, Middleware, Work } from '../runtime/types.ts';

@@ -53,6 +53,9 @@ test('the snapshot shows topics, channels, consumers with RDY, and the runtime c
   assert.equal(consumer.processed, 21);
   assert.ok(typeof consumer.p50 === 'number' && consumer.p99 >= consumer.p50, JSON.stringify(consumer));
   assert.equal(body.totals.depth, 1);
+  // Without timings the runtime's own handler-time histogram gives p50/p99.
+  const plain = (await (await serve(t, { engine, apps: [pipeline] })).api('snapshot')).body.consumers.find((c: any) => c.topic === topic);
+  assert.ok(typeof plain.p50 === 'number' && plain.p50 > 0 && plain.p99 >= plain.p50, JSON.stringify(plain));
 });
 
 test('a batch consumer timed per batch: p50/p99 of its batches, the outage probe kept', async (t) => {
@@ -79,6 +82,9 @@ test('a batch consumer timed per batch: p50/p99 of its batches, the outage probe
   const c = (await api('snapshot')).body.consumers.find((x: any) => x.topic === topic);
   assert.equal(c.per, 'batch');
   assert.ok(c.p50 >= 4, `a batch takes its 5 ms sleep: ${c.p50}`);
+  const runtime = (await (await serve(t, { engine, apps: [pipeline] })).api('snapshot')).body.consumers.find((x: any) => x.topic === topic);
+  assert.equal(runtime.per, 'batch');
+  assert.ok(runtime.p50 >= 2.5, `from the runtime's buckets: ${runtime.p50}`);
 });
 
 test('one SSE stream carries a fresh snapshot every interval, with the rate of the last second', async (t) => {

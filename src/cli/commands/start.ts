@@ -8,7 +8,6 @@
 import { parseArgs } from 'node:util';
 import { ConveyorError, isConveyorError } from '../../core/errors.ts';
 import { dashboard } from '../../dashboard/handler.ts';
-import { HandlerTimings } from '../../dashboard/timing.ts';
 import { Engine } from '../../engine/engine.ts';
 import { type Gateway, gateway } from '../../gateway/index.ts';
 import { type App, app } from '../../runtime/app.ts';
@@ -82,8 +81,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     const pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
     started.push(['the pipeline', () => pipeline.close()]);
     await pipeline.consumeBatch(Event, { channel: 'archive', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 500, concurrency: 2 } }, sink.handler);
-    const timings = new HandlerTimings();
-    await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000, middleware: [timings.middleware()] }, (e) => {
+    await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000 }, (e) => {
       counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
       counted++;
     });
@@ -99,7 +97,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       }),
     });
     started.push(['the gateway', () => gw.close()]);
-    const board = dashboard({ engine, clients: () => broker.clients(), apps: [pipeline], timings, prefix: '/dashboard' });
+    const board = dashboard({ engine, clients: () => broker.clients(), apps: [pipeline], prefix: '/dashboard' });
     broker.mount(board);
     closeDashboard = () => board.close();
     started.push(['the dashboard', closeDashboard]);
