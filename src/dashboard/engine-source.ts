@@ -10,7 +10,7 @@ import type { Engine } from '../engine/engine.ts';
 import type { ClientState } from '../server/tcp/client.ts';
 import { MemoryTransport } from '../transports/memory/transport.ts';
 import { openMessage, showBody } from './decode.ts';
-import { type DeadLetter, DLQ_CHANNEL, deadTopicOf, describe } from './dlq.ts';
+import { type DeadLetter, DLQ_CHANNEL, deadTopicOf, describe, listDeadLetters } from './dlq.ts';
 import type { Action, ChannelView, ClientView, DashboardSource, PeekedMessage, TopicView } from './source.ts';
 
 export interface EngineSourceOptions {
@@ -106,7 +106,13 @@ export function engineSource(options: EngineSourceOptions): DashboardSource {
       const dlq = t.getChannel(DLQ_CHANNEL);
       // Without a dlq channel but with others, the topic keeps nothing: create it to collect from now on.
       const source = dlq ?? (t.channels().length === 0 ? t : t.channel(DLQ_CHANNEL));
-      return source.peek(max).messages.map((m) => {
+      const peeked = source.peek(max);
+      if (peeked.partial && peeked.messages.length < max) {
+        // Past what the disk queue lets us peek at (a --durable broker keeps nothing in memory):
+        // take and give back through the transport, which reads the disk.
+        return listDeadLetters(await this.transport(), topicName, { limit: max, idleMs: 50, firstWaitMs: 200 });
+      }
+      return peeked.messages.map((m) => {
         const opened = openMessage(m.body, m.headers);
         return describe(deadTopic, m.key ?? opened.id ?? m.id, opened.headers, opened.body, m.timestamp);
       });

@@ -5,10 +5,11 @@ import test from 'node:test';
 import { PermanentError } from '../../src/core/errors.ts';
 import { bytesMessage, defineMessage } from '../../src/core/schema.ts';
 import { dashboard, HandlerTimings } from '../../src/dashboard/index.ts';
+import { diskBackend } from '../../src/engine/disk/index.ts';
 import { Engine } from '../../src/engine/engine.ts';
 import { app } from '../../src/runtime/app.ts';
 import { MemoryTransport } from '../../src/transports/memory/transport.ts';
-import { uniqueName, waitFor } from '../helpers/index.ts';
+import { tempDir, uniqueName, waitFor } from '../helpers/index.ts';
 import { serve, snapshots } from './helpers.ts';
 
 const anything = { '~standard': { version: 1 as const, vendor: 'test', validate: (value: unknown) => ({ value }) } };
@@ -221,6 +222,33 @@ test('dead letters: listed with error, origin, attempts and decoded body; replay
   const missing = await post('replay', { topic, ids: ['nope'] });
   assert.deepEqual(missing.body.missing, ['nope']);
   assert.equal((await post('replay', { topic, ids: [] })).status, 400);
+});
+
+test('dead letters on a durable disk engine (nothing in memory to peek at) are listed and replayed', async (t) => {
+  const dir = tempDir(t);
+  const engine = new Engine({ memQueueSize: 0, backend: diskBackend({ dir, durable: true }) });
+  const pipeline = pipelineOn(t, engine);
+  const topic = uniqueName('durable');
+  const Job = defineMessage({ name: topic, schema: anything });
+  const healed = new Set<number>();
+  const done: number[] = [];
+  await pipeline.consume(Job, { channel: 'w', retry: { attempts: 1 } }, async (v: any) => {
+    if (!healed.has(v.n)) throw new PermanentError(`job ${v.n} failed`);
+    done.push(v.n);
+  });
+  const ids = [await pipeline.publish(Job, { n: 1 }), await pipeline.publish(Job, { n: 2 })];
+  await waitFor(() => pipeline.stats()[0]!.dead === 2, 'two dead letters');
+  const { api, post } = await serve(t, { engine });
+  const listed = (await api(`dead?topic=${topic}`)).body.letters;
+  assert.deepEqual(listed.map((l: any) => l.id).sort(), [...ids].sort());
+  assert.equal(listed[0].reason.startsWith('job '), true);
+  healed.add(1);
+  healed.add(2);
+  const replayed = await post('replay', { topic, ids: 'all' });
+  assert.equal(replayed.body.done.length, 2);
+  await waitFor(() => done.length === 2, 'both handled after the replay');
+  await pipeline.close();
+  await engine.close();
 });
 
 test('a raw dead letter shows as hex; a body the codec refuses shows as hex with the reason', async (t) => {
