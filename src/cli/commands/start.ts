@@ -7,6 +7,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConveyorError, isConveyorError } from '../../core/errors.ts';
+import { dashboard } from '../../dashboard/handler.ts';
 import { Engine } from '../../engine/engine.ts';
 import { type Gateway, gateway } from '../../gateway/index.ts';
 import { type App, app } from '../../runtime/app.ts';
@@ -58,6 +59,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   const counts = new Map<string, number>();
   let counted = 0;
   let running: Running;
+  let closeDashboard = async () => {};
   try {
     // The database first: it is what most often fails (a missing PGlite, a wrong URL), and then
     // nothing else has been started yet.
@@ -95,6 +97,10 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       }),
     });
     started.push(['the gateway', () => gw.close()]);
+    const board = dashboard({ engine, clients: () => broker.clients(), apps: [pipeline], prefix: '/dashboard' });
+    broker.mount(board);
+    closeDashboard = () => board.close();
+    started.push(['the dashboard', closeDashboard]);
     running = { broker, pipeline, gw, sink, archived };
   } catch (error) {
     await closeStarted();
@@ -109,6 +115,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   const { broker, pipeline, gw, sink, archived } = running;
   out(`conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})`);
   out(`conveyor: gateway on ${gw.url} — POST ${gw.url}/v1/topics/events  {"kind":"click","user":1,"at":${Date.now()}}`);
+  out(`conveyor: dashboard on http://${broker.httpAddress}/dashboard/`);
   out(`conveyor: archiving into ${values.pg ? values.pg : `embedded PostgreSQL at ${values['pg-dir']}`}; drive it with: npm run load`);
   out(`conveyor: bad messages go to events.dead; read them with: conveyor tail nsq://${broker.tcpAddress} events.dead`);
   const timer = setInterval(async () => {
@@ -129,6 +136,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   clearInterval(timer);
   out('conveyor: stopping — finishing in-flight work and flushing the last batch');
   await gw.close();
+  await closeDashboard();
   await pipeline.close();
   await broker.close();
   out(`conveyor: stopped; archived ${await archived()} events`);
