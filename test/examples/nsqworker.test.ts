@@ -1,0 +1,51 @@
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { connect } from '../../src/connect.ts';
+import { HEADER, type Headers } from '../../src/core/message.ts';
+import { startBroker } from '../../src/server/index.ts';
+import { waitFor } from '../helpers/index.ts';
+import { spawnChild } from '../helpers/child.ts';
+import { exitOf, printed, ROOT, runExample } from './run-example.ts';
+
+describe('examples/nsqworker', { timeout: 60_000 }, () => {
+  test('main.ts: handled, retried, deduplicated and dead-lettered as the talk\'s worker would (never dropped)', async () => {
+    const run = runExample('examples/nsqworker/main.ts');
+    assert.equal(await exitOf(run), 0, `${run.out()}\n${run.err()}`);
+    const outcome = JSON.parse(/nsqworker: (\{.*\})\n/.exec(run.out())![1]!);
+    assert.deepEqual(outcome, { audit: { processed: 7, dead: 2 }, demo: { processed: 5, duplicate: 1, dead: 3 } });
+    assert.match(run.out(), /demo: log\/demo, message: flaky: handled on its second delivery \(attempt 2\)\n/);
+    assert.match(run.out(), /demo: log\/demo, message: Hello 世界 \(attempt 1\)\n/);
+    assert.equal(run.out().match(/message: once, though published twice/g)?.length, 1, 'dedup: handled once');
+    assert.match(run.err(), /not published: log: Too small/);
+  });
+
+  test('`conveyor run examples/nsqworker/workers` on nsq:// and publish.ts: the dead letters carry their reasons', async (t) => {
+    const broker = await startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0' });
+    t.after(() => broker.close());
+    const url = `nsq://${broker.tcpAddress}`;
+    const dead: Headers[] = [];
+    const reader = await connect(url);
+    t.after(() => reader.close());
+    await reader.subscribe('log.dead', 'check', { maxInFlight: 10 }, (d) => {
+      dead.push(d.headers);
+      d.ack();
+    });
+    const workers = spawnChild(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'examples/nsqworker/workers', '--url', url], { cwd: ROOT });
+    t.after(async () => {
+      if (!workers.exited()) workers.child.kill('SIGKILL');
+      await workers.done;
+    });
+    await printed(workers, /conveyor: worker log\/demo\n/);
+    await printed(workers, /conveyor: worker log\/audit\n/);
+    const publisher = runExample('examples/nsqworker/publish.ts', [url]);
+    assert.equal(await exitOf(publisher), 0, publisher.err());
+    await waitFor(() => dead.length === 5, `5 dead letters on log.dead (${dead.length})`, 15_000);
+    const reasons = dead.map((h) => `${h[HEADER.deadChannel]} ${h[HEADER.deadCode]} ${h[HEADER.deadAttempts]}`).sort();
+    assert.deepEqual(reasons, ['audit ERR_SCHEMA 1', 'audit ERR_SCHEMA 1', 'demo ERR_HANDLER 3', 'demo ERR_PERMANENT 1', 'demo ERR_SCHEMA 1']);
+    await printed(workers, /message: flaky: handled on its second delivery \(attempt 2\)\n/);
+    // SIGTERM: the graceful stop the talk's tornado loop never had.
+    workers.child.kill('SIGTERM');
+    assert.equal(await exitOf(workers, 10_000), 0, workers.err());
+    assert.equal(workers.out().match(/message: once, though published twice/g)?.length, 1);
+  });
+});
