@@ -53,7 +53,8 @@ async function finished(run: Child, timeoutMs = 30_000): Promise<number | string
 }
 
 async function until(run: Child, pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray> {
-  return waitFor(() => pattern.exec(run.out()) ?? (run.exited() ? assert.fail(`exited: ${run.out()}\n${run.err()}`) : null), `${pattern}`, timeoutMs, 50);
+  const match = await waitFor(() => pattern.exec(run.out()) ?? (run.exited() ? assert.fail(`exited: ${run.out()}\n${run.err()}`) : null), `${pattern}`, timeoutMs, 50);
+  return match!;
 }
 
 interface NsqStats {
