@@ -47,6 +47,8 @@ import type { SubscribeOptions, Subscription, Transport, TransportFeatures } fro
 import type { ParsedUrl } from '../../core/url.ts';
 import { checkName, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
 import { MqttSubscription, PROP } from './subscription.ts';
+import { mqttStats } from './stats.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type MqttModule = typeof import('mqtt');
 
@@ -57,6 +59,8 @@ export const createTransport: TransportFactory = (url, options) => MqttTransport
 
 export class MqttTransport implements Transport {
   readonly kind: string;
+  /** MQTT has none to give (src/transports/mqtt/stats.ts). */
+  readonly stats = (_select?: StatsSelection[]) => mqttStats();
   readonly features: TransportFeatures;
   readonly options: MqttOptions;
   #mqtt: MqttModule;
