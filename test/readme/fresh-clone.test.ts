@@ -7,13 +7,13 @@
  */
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import { type Child, spawnChild } from '../helpers/child.ts';
-import { tempDir, waitFor } from '../helpers/index.ts';
+import { tempDir, uniqueName, waitFor } from '../helpers/index.ts';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const README = readFileSync(join(ROOT, 'README.md'), 'utf8');
@@ -142,5 +142,22 @@ describe('the README from the repo checkout', { timeout: 240_000 }, () => {
     assert.ok([0, 130, 'SIGINT'].includes((await finished(start, 30_000))!), start.err());
     assert.match(start.out(), /conveyor: stopping — finishing in-flight work and flushing the last batch\n/);
     assert.match(start.out(), new RegExp(`conveyor: stopped; archived ${accepted} events\\n`));
+  });
+
+  test("the README's worker, its imports as written, runs in the checkout and stops on Ctrl-C", async (t) => {
+    const code = /```ts\n([\s\S]*?)```/.exec(README.slice(README.indexOf('## A worker in a few lines')))?.[1] ?? assert.fail('no worker example');
+    const comment = '  // throw to retry with backoff; throw PermanentError to dead-letter at once\n';
+    assert.ok(code.includes(comment) && code.includes("from 'conveyor-pipelines'"));
+    // Inside the checkout (its .conveyor/ is ignored by git), where `conveyor-pipelines` and zod resolve.
+    const dir = join(ROOT, '.conveyor', uniqueName('readme'));
+    mkdirSync(dir, { recursive: true });
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    writeFileSync(join(dir, 'worker.ts'), `${code.replace(comment, "  console.log('handled', frame.camera);\n")}console.log('stopped');\n`);
+    const worker = spawnChild(process.execPath, ['--import', 'tsx', join(dir, 'worker.ts')], { cwd: ROOT });
+    t.after(() => worker.child.kill('SIGKILL'));
+    await until(worker, /handled c1\n/, 30_000);
+    worker.child.kill('SIGINT');
+    assert.equal(await finished(worker), 0, worker.err());
+    assert.match(worker.out(), /handled c1\nstopped\n$/);
   });
 });
