@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, type TestContext, test } from 'node:test';
+import { before, describe, type TestContext, test } from 'node:test';
 import amqplib from 'amqplib';
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 import { kafkaSkipReason, kafkaUrl } from '../helpers/kafka-mock.ts';
-import { exitOf, printed, runExample } from './run-example.ts';
+import { buildDist, exitOf, printed, runExample } from './run-example.ts';
 
 const LINES = ['hello', 'Hello 世界', 'a third line'];
 
@@ -26,6 +26,8 @@ async function produceAndConsume(t: TestContext, file: string, [consume, produce
 }
 
 describe('examples/basics', { timeout: 90_000 }, () => {
+  before(buildDist);
+
   test('rabbitmq-mailbox.ts: the pika producer and consumer', async (t) => {
     const url = (await requireService(t, 'rabbitmq'))!;
     const queue = uniqueName('mailbox');

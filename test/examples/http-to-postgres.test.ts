@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict';
-import { describe, type TestContext, test } from 'node:test';
+import { before, describe, type TestContext, test } from 'node:test';
 import { postgresSink } from '../../src/sinks/postgres/index.ts';
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 import { kafkaSkipReason, kafkaUrl } from '../helpers/kafka-mock.ts';
-import { exitOf, printed, runExample } from './run-example.ts';
+import { buildDist, exitOf, printed, runExample } from './run-example.ts';
 
 /** Runs the example on `broker` into a table of its own, posts records, and checks the rows. */
 async function roundTrip(t: TestContext, broker: string | undefined): Promise<void> {
@@ -40,6 +40,8 @@ async function roundTrip(t: TestContext, broker: string | undefined): Promise<vo
 }
 
 describe('examples/http-to-postgres', { timeout: 90_000 }, () => {
+  before(buildDist);
+
   test('gateway → embedded broker → batched PostgreSQL: every record stored once, after commit', (t) => roundTrip(t, undefined));
 
   test('the same over kafka://, as in the talk', { skip: kafkaSkipReason() }, async (t) => roundTrip(t, await kafkaUrl()));

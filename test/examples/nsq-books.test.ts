@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { startBroker } from '../../src/server/index.ts';
-import { exitOf, runExample } from './run-example.ts';
+import { buildDist, exitOf, runExample } from './run-example.ts';
 
 const EXPECTED = [
   'Book updated: War and peace',
@@ -12,6 +12,8 @@ const EXPECTED = [
 ];
 
 describe('examples/nsq-books', { timeout: 60_000 }, () => {
+  before(buildDist);
+
   test('on its embedded broker: every book and prediction handled, v1 upgraded to v2', async () => {
     const run = runExample('examples/nsq-books/main.ts');
     assert.equal(await exitOf(run), 0, run.err());

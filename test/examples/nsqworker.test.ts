@@ -1,13 +1,15 @@
 import assert from 'node:assert/strict';
-import { describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { connect } from '../../src/connect.ts';
 import { HEADER, type Headers } from '../../src/core/message.ts';
 import { startBroker } from '../../src/server/index.ts';
 import { waitFor } from '../helpers/index.ts';
 import { spawnChild } from '../helpers/child.ts';
-import { exitOf, printed, ROOT, runExample } from './run-example.ts';
+import { buildDist, exitOf, printed, ROOT, runExample } from './run-example.ts';
 
 describe('examples/nsqworker', { timeout: 60_000 }, () => {
+  before(buildDist);
+
   test('main.ts: handled, retried, deduplicated and dead-lettered as the talk\'s worker would (never dropped)', async () => {
     const run = runExample('examples/nsqworker/main.ts');
     assert.equal(await exitOf(run), 0, `${run.out()}\n${run.err()}`);
@@ -19,7 +21,7 @@ describe('examples/nsqworker', { timeout: 60_000 }, () => {
     assert.match(run.err(), /not published: log: Too small/);
   });
 
-  test('`conveyor run examples/nsqworker/workers` on nsq:// and publish.ts: the dead letters carry their reasons', async (t) => {
+  test('`npx conveyor run examples/nsqworker/workers` on nsq:// and publish.ts: the dead letters carry their reasons', async (t) => {
     const broker = await startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0' });
     t.after(() => broker.close());
     const url = `nsq://${broker.tcpAddress}`;
@@ -30,7 +32,9 @@ describe('examples/nsqworker', { timeout: 60_000 }, () => {
       dead.push(d.headers);
       d.ack();
     });
-    const workers = spawnChild(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'run', 'examples/nsqworker/workers', '--url', url], { cwd: ROOT });
+    // What `npx conveyor` runs here (the package's bin, dist/cli/main.js): the same copy the workers
+    // import. Started directly, so that a kill reaches it (npx does not pass SIGKILL on).
+    const workers = spawnChild(process.execPath, ['dist/cli/main.js', 'run', 'examples/nsqworker/workers', '--url', url], { cwd: ROOT });
     t.after(async () => {
       if (!workers.exited()) workers.child.kill('SIGKILL');
       await workers.done;

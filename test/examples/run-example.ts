@@ -1,8 +1,18 @@
 /** Runs an example the way its README says, `node --import tsx examples/<name>/<file>.ts`, from the repo root. */
+import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { type Child, spawnChild } from '../helpers/child.ts';
 
 export const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+
+/**
+ * Examples import `conveyor-pipelines`, which in the checkout is the package itself (its name and
+ * `exports`): dist/, as `npm install`'s prepare built it. Rebuilt before they run, so that they
+ * test these sources, not whatever dist/ was last built from.
+ */
+export function buildDist(): void {
+  execFileSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'ignore' });
+}
 
 export function runExample(file: string, args: string[] = [], env: Record<string, string> = {}): Child {
   return spawnChild(process.execPath, ['--import', 'tsx', file, ...args], { cwd: ROOT, env: { ...process.env, ...env } });

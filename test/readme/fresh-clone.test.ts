@@ -38,13 +38,24 @@ async function freePair(): Promise<[number, number]> {
   }
 }
 
-/** `npx conveyor …`, as a user of the checkout types it (the README's `conveyor …`). */
+/**
+ * The README's `conveyor …`: what `npx conveyor …` runs in the checkout, the package's bin
+ * (dist/cli/main.js), started directly so that a kill on failure reaches it (npx does not pass
+ * SIGKILL on). That npx finds it is checked once, in the test.
+ */
 function conveyor(args: string[]): Child {
-  return spawnChild('npx', ['--no-install', 'conveyor', ...args], { cwd: ROOT });
+  return spawnChild(process.execPath, ['dist/cli/main.js', ...args], { cwd: ROOT });
 }
 
 async function finished(run: Child, timeoutMs = 30_000): Promise<number | string | null> {
-  const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
+  const timer = setTimeout(() => {
+    // A detached child leads its own process group (npm start and the pipeline under it): kill it all.
+    try {
+      process.kill(-run.child.pid!, 'SIGKILL');
+    } catch {
+      run.child.kill('SIGKILL');
+    }
+  }, timeoutMs);
   try {
     return await run.done;
   } finally {
@@ -93,7 +104,7 @@ describe('the README from the repo checkout', { timeout: 240_000 }, () => {
       (await stats()).topics.find((x) => x.topic_name === topic)?.channels.some((c) => c.channel_name.startsWith('tail-') && c.client_count > 0);
     const deadTail = conveyor(['tail', nsq, 'events.dead', '--count', '1']);
     await waitFor(tailing('events.dead'), 'tail subscribed to events.dead', 20_000, 100);
-    const pub = conveyor(['pub', nsq, 'events', '{"kind": 5}']);
+    const pub = spawnChild('npx', ['--no-install', 'conveyor', 'pub', nsq, 'events', '{"kind": 5}'], { cwd: ROOT });
     assert.equal(await finished(pub), 0, pub.err());
     const id = pub.out().trim();
     assert.match(id, /^[0-9a-f]{16}$/);
@@ -148,7 +159,8 @@ describe('the README from the repo checkout', { timeout: 240_000 }, () => {
     const code = /```ts\n([\s\S]*?)```/.exec(README.slice(README.indexOf('## A worker in a few lines')))?.[1] ?? assert.fail('no worker example');
     const comment = '  // throw to retry with backoff; throw PermanentError to dead-letter at once\n';
     assert.ok(code.includes(comment) && code.includes("from 'conveyor-pipelines'"));
-    // Inside the checkout (its .conveyor/ is ignored by git), where `conveyor-pipelines` and zod resolve.
+    // Inside the checkout (its .conveyor/ is ignored by git), where `conveyor-pipelines` (the package
+    // itself, by its name and exports: dist/) and zod resolve.
     const dir = join(ROOT, '.conveyor', uniqueName('readme'));
     mkdirSync(dir, { recursive: true });
     t.after(() => rmSync(dir, { recursive: true, force: true }));
