@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { before, describe, test } from 'node:test';
 import { connect } from '../../src/connect.ts';
 import { HEADER, type Headers } from '../../src/core/message.ts';
@@ -19,6 +21,25 @@ describe('examples/nsqworker', { timeout: 60_000 }, () => {
     assert.match(run.out(), /demo: log\/demo, message: Hello 世界 \(attempt 1\)\n/);
     assert.equal(run.out().match(/message: once, though published twice/g)?.length, 1, 'dedup: handled once');
     assert.match(run.err(), /not published: log: Too small/);
+  });
+
+  test('main.ts via nsqlookup://: nsqd found through nsqlookupd (a stand-in answering /nodes and /lookup)', async (t) => {
+    const broker = await startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0' });
+    t.after(() => broker.close());
+    const [host, port] = broker.tcpAddress.split(':');
+    const asked: string[] = [];
+    // nsqlookupd ≥ 1.0's answers: every nsqd holds every topic here.
+    const lookupd = createServer((req, res) => {
+      asked.push(req.url!.replace(/\?.*/, ''));
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ channels: [], producers: [{ broadcast_address: host, hostname: host, tcp_port: Number(port), http_port: 0, version: '1.3.0' }] }));
+    });
+    await new Promise<void>((r) => lookupd.listen(0, '127.0.0.1', r));
+    t.after(() => new Promise((r) => lookupd.close(r)));
+    const run = runExample('examples/nsqworker/main.ts', [`nsqlookup://127.0.0.1:${(lookupd.address() as AddressInfo).port}`]);
+    assert.equal(await exitOf(run), 0, `${run.out()}\n${run.err()}`);
+    assert.deepEqual(JSON.parse(/nsqworker: (\{.*\})\n/.exec(run.out())![1]!), { audit: { processed: 7, dead: 2 }, demo: { processed: 5, duplicate: 1, dead: 3 } });
+    assert.ok(asked.includes('/lookup') && asked.includes('/nodes'), `asked ${asked.join(' ')}`);
   });
 
   test('`npx conveyor run examples/nsqworker/workers` on nsq:// and publish.ts: the dead letters carry their reasons', async (t) => {
