@@ -36,6 +36,46 @@ export interface Transport {
     onMessage: (delivery: Delivery) => void,
   ): Promise<Subscription>;
   close(): Promise<void>;
+  /**
+   * Optional: what the engine reports about Conveyor's topics and channels (queue depth,
+   * consumers, lag), read from the engine itself rather than from this process. Engines that can
+   * list their topics do so when `select` is empty; others need `select` and say so. `conveyor
+   * stats` prints it.
+   */
+  stats?(select?: StatsSelection[]): Promise<TransportStats>;
+}
+
+/** A topic to report, and its channels (every channel the engine knows when omitted). */
+export interface StatsSelection {
+  topic: string;
+  channels?: string[];
+}
+
+/** Figures as the engine gives them; a field it does not expose is left out, never guessed. */
+export interface TransportStats {
+  kind: string;
+  topics: TopicStats[];
+  /** What this engine cannot report, in one sentence. */
+  note?: string;
+}
+
+export interface TopicStats {
+  topic: string;
+  /** Messages the engine holds for the topic (stream length, retained messages). */
+  messages?: number;
+  channels: ChannelStats[];
+}
+
+export interface ChannelStats {
+  channel: string;
+  /** Messages waiting to be delivered on this channel. */
+  depth?: number;
+  /** Delivered, not yet acked. */
+  inFlight?: number;
+  /** Consumers attached now. */
+  consumers?: number;
+  /** Messages behind the end of the topic (Kafka: high watermark − committed offset). */
+  lag?: number;
 }
 
 export interface SubscribeOptions {

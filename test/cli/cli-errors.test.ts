@@ -94,9 +94,9 @@ describe('conveyor stats', { concurrency: true }, () => {
     assertOneLine(r, new RegExp(`ERR_TRANSPORT: cannot reach http://127\\.0\\.0\\.1:${port}/stats .*--http HOST:PORT`));
   });
 
-  test('an engine with no /stats says so in one line and names its own tool', async () => {
-    const r = await cli(['stats', 'redis://127.0.0.1:6379']);
-    assertOneLine(r, /ERR_BAD_URL: stats cannot report redis:\/\/.*XINFO GROUPS/);
+  test('amqp:// without channels says in one line how to name them (AMQP cannot list queues)', async () => {
+    const r = await cli(['stats', 'amqp://guest:guest@127.0.0.1:5672']);
+    assertOneLine(r, /ERR_BAD_OPTIONS: amqp:\/\/ cannot list queues over AMQP: name each channel as topic:channel/);
   });
 
   test('an unknown option is one line and the usage, not a stack trace', async () => {
@@ -148,7 +148,7 @@ test('statsBase: where each URL is read from, or why it cannot be', () => {
   assert.deepEqual(statsBase('nsqlookup://10.0.0.6', undefined), { base: 'http://10.0.0.6:4161', why: 'nsqlookupd', lookup: true });
   for (const [url, pattern] of [
     ['embedded:///tmp/x', /per-process.*--data-dir/],
-    ['kafka://127.0.0.1:9092', /cannot report kafka:\/\//],
+    ['kafka://127.0.0.1:9092', /kafka:\/\/ has no nsqd-style \/stats/],
     ['nope://x', /unknown transport scheme/],
   ] as const) {
     assert.throws(() => statsBase(url, undefined), (e: unknown) => isConveyorError(e) && e.code === 'ERR_BAD_URL' && pattern.test(e.message));

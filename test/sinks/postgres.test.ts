@@ -17,8 +17,16 @@ function columns(): Record<string, Column<R>> {
   };
 }
 
-async function pipeline(t: TestContext, url: string | undefined, dataDir?: string, maxSize = 50) {
+/** Every table made on the real server, so that the last test can check none is left. */
+const created: string[] = [];
+
+/**
+ * `directUrl`: the server itself, for a sink whose `url` goes through a fault proxy. The table is
+ * dropped over it, since by then the proxy may be cut or closed (it left one table per run).
+ */
+async function pipeline(t: TestContext, url: string | undefined, dataDir?: string, maxSize = 50, directUrl = url) {
   const table = uniqueName('readings').toLowerCase();
+  if (url) created.push(table);
   const sink = postgresSink({ url, dataDir, table, columns: columns(), connectTimeoutMs: 10_000 });
   await sink.exec(`CREATE TABLE ${table} (id text PRIMARY KEY, sensor text NOT NULL, value float8 NOT NULL CHECK (value >= 0), received_at timestamptz)`);
   const topic = uniqueName('r');
@@ -26,13 +34,24 @@ async function pipeline(t: TestContext, url: string | undefined, dataDir?: strin
   const a = app({ url: `memory://${uniqueName('sink')}?scanIntervalMs=10` });
   t.after(async () => {
     await a.close({ force: true });
-    await sink.exec(`DROP TABLE IF EXISTS ${table}`).catch(() => undefined);
+    // A PGlite table goes with its temporary data directory (removed by then).
+    if (url && directUrl === url) await sink.exec(`DROP TABLE IF EXISTS ${table}`);
+    else if (directUrl) await dropDirect(directUrl, table);
     await sink.close();
   });
   const retry = { attempts: 2, backoff: { initialMs: 20, maxMs: 200, factor: 2, jitter: 0 } };
   await a.consumeBatch(Msg, { channel: 'archive', retry, timeoutMs: 2000, batch: { maxSize, maxWaitMs: 20 } }, sink.handler);
   const count = async () => Number((await sink.query<{ n: string }>(`SELECT count(*) AS n, count(DISTINCT id) AS d FROM ${table}`))[0]!.n);
   return { a, sink, table, Msg, count };
+}
+
+async function dropDirect(url: string, table: string): Promise<void> {
+  const direct = postgresSink<R>({ url, table, columns: {}, connectTimeoutMs: 10_000 });
+  try {
+    await direct.exec(`DROP TABLE IF EXISTS ${table}`);
+  } finally {
+    await direct.close();
+  }
 }
 
 describe('postgresSink', () => {
@@ -72,7 +91,7 @@ describe('postgresSink', () => {
     if (!url) return;
     const proxy = await TcpProxy.start('127.0.0.1', 5432);
     t.after(() => proxy.close());
-    const { a, Msg, count, sink, table } = await pipeline(t, `postgres://postgres@127.0.0.1:${proxy.port}/test`);
+    const { a, Msg, count, sink, table } = await pipeline(t, `postgres://postgres@127.0.0.1:${proxy.port}/test`, undefined, 50, url);
     let sent = 0;
     const publishSome = async (n: number) => {
       await a.publishMany(Msg, Array.from({ length: n }, () => ({ sensor: 'o', value: sent++ })));
@@ -107,6 +126,16 @@ describe('postgresSink', () => {
     const started = Date.now();
     await sink.start();
     assert.ok(Date.now() - started >= 300);
+  });
+
+  test('leaves no table behind on the server (the outage case used to leave one per run)', async (t) => {
+    const url = await requireService(t, 'postgres');
+    if (!url) return;
+    assert.ok(created.length >= 3, `the cases above made their tables (${created.length})`);
+    const check = postgresSink<R>({ url, table: 'unused', columns: {}, connectTimeoutMs: 10_000 });
+    t.after(() => check.close());
+    const left = await check.query<{ tablename: string }>('SELECT tablename FROM pg_tables WHERE tablename = ANY($1)', [created]);
+    assert.deepEqual(left.map((r) => r.tablename), []);
   });
 
   test('bad options are reported together', () => {

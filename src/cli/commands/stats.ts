@@ -1,39 +1,31 @@
 /**
- * `conveyor stats <url>`: topics and channels of an embedded broker (or nsqd), as a table.
+ * `conveyor stats <url>`: what a broker reports about its topics and channels, as a table.
  *
  * It takes the URLs `pub` and `tail` take. `nsq://host:4150` is read over HTTP at `host:4151`:
  * nsqd's IDENTIFY answer carries no HTTP port, so a client cannot learn it over TCP, and nsqd's
  * and `conveyor broker`'s defaults both put HTTP at the TCP port + 1; `--http HOST:PORT` says
  * otherwise. `nsqlookup://host:4161` lists every nsqd nsqlookupd knows (/nodes gives each one's
- * HTTP port) and shows each. Engines with no such endpoint are a one-line error naming the
- * engine's own tool.
+ * HTTP port) and shows each. Every other engine is asked through its transport's `stats()`
+ * (src/transports/<engine>/stats.ts), with what that engine exposes and a note on what it does not.
  */
 import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import { parseTransportUrl } from '../../core/url.ts';
 import { inProcessOnly } from '../urls.ts';
+import { engineStats } from '../engine-stats.ts';
 
-export const summary = "show a broker's topics and channels: conveyor stats [nsq://127.0.0.1:4150 | nsqlookup://127.0.0.1:4161 | http://127.0.0.1:4151] [--http HOST:PORT] [--json]";
+export const summary = "show a broker's topics and channels: conveyor stats [url] [topic[:channel] ...] [--http HOST:PORT] [--json]";
 
-const USAGE = `usage: conveyor stats [url] [--http HOST:PORT] [--json]
+const USAGE = `usage: conveyor stats [url] [topic[:channel] ...] [--http HOST:PORT] [--json]
   url      nsq://HOST:4150 (read over HTTP at the TCP port + 1, nsqd's convention),
            nsqlookup://HOST:4161 (every nsqd it knows, one table each),
-           or the HTTP API itself, http://HOST:4151 (default http://127.0.0.1:4151)
+           the HTTP API itself, http://HOST:4151 (default http://127.0.0.1:4151),
+           or amqp://, redis://, nats://, kafka://, mqtt:// (what that engine reports)
+  topic[:channel]
+           only these topics (and channels); amqp:// needs them (AMQP cannot list queues)
   --http   the broker's HTTP address when it is not the TCP port + 1
-  --json   the broker's /stats answer as JSON
+  --json   the answer as JSON
 `;
-
-/** What the other engines offer instead: they have no nsqd-style /stats that lists channels. */
-const ELSEWHERE: Record<string, string> = {
-  amqp: 'rabbitmqctl list_queues name messages consumers (or the management plugin, port 15672)',
-  amqps: 'rabbitmqctl list_queues name messages consumers (or the management plugin, port 15672)',
-  redis: 'redis-cli XINFO GROUPS <topic>',
-  rediss: 'redis-cli XINFO GROUPS <topic>',
-  nats: 'nats stream info / nats consumer info (the NATS CLI)',
-  mqtt: "the MQTT broker's own tools (MQTT has no queue statistics)",
-  mqtts: "the MQTT broker's own tools (MQTT has no queue statistics)",
-  kafka: 'kafka-consumer-groups.sh --describe --all-groups',
-};
 
 interface Channel {
   channel_name: string;
@@ -76,7 +68,14 @@ export function statsBase(target: string, http: string | undefined): { base: str
   }
   const local = inProcessOnly(scheme, 'stats');
   if (local) throw local;
-  throw new ConveyorError('ERR_BAD_URL', `stats cannot report ${scheme}:// (no nsqd-style /stats); ask the engine instead: ${ELSEWHERE[scheme] ?? 'its own tools'}`);
+  throw new ConveyorError('ERR_BAD_URL', `${scheme}:// has no nsqd-style /stats over HTTP`);
+}
+
+/** The schemes read over nsqd's HTTP API; every other one is asked through its transport. */
+function readsHttp(target: string): boolean {
+  if (/^https?:\/\//.test(target)) return true;
+  const scheme = parseTransportUrl(target).scheme;
+  return scheme === 'nsq' || scheme === 'nsqlookup' || scheme === 'memory' || scheme === 'embedded';
 }
 
 export async function run(args: string[]): Promise<number> {
@@ -89,8 +88,13 @@ export async function run(args: string[]): Promise<number> {
     process.stdout.write(USAGE);
     return 0;
   }
-  if (positionals.length > 1) throw new ConveyorError('ERR_BAD_OPTIONS', `stats takes one URL, got ${positionals.length}: ${positionals.join(' ')}`);
-  const target = statsBase(positionals[0] ?? 'http://127.0.0.1:4151', values.http);
+  const url = positionals[0] ?? 'http://127.0.0.1:4151';
+  if (!readsHttp(url)) {
+    if (values.http !== undefined) throw new ConveyorError('ERR_BAD_OPTIONS', "--http is for nsq:// (nsqd's HTTP API), not for this engine");
+    return engineStats(url, positionals.slice(1), values.json === true);
+  }
+  if (positionals.length > 1) throw new ConveyorError('ERR_BAD_OPTIONS', `stats of ${url} takes no topics (nsqd's /stats lists them all), got: ${positionals.slice(1).join(' ')}`);
+  const target = statsBase(url, values.http);
   const nodes = target.lookup ? await lookupNodes(target.base) : [{ base: target.base, why: target.why }];
   const answers: Array<{ nsqd: string; stats: { topics?: Topic[] } }> = [];
   for (const node of nodes) answers.push({ nsqd: node.base, stats: await readStats(node.base, node.why) });

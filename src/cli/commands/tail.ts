@@ -8,6 +8,7 @@ import { connect } from '../../connect.ts';
 import { codecFor } from '../../core/codecs/index.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery } from '../../core/message.ts';
+import type { Subscription } from '../../core/transport.ts';
 import { checkCliUrl } from '../urls.ts';
 
 export const summary = 'print messages as they arrive: conveyor tail <url> <topic> [--channel c] [--count n]';
@@ -31,11 +32,18 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   const transport = await connect(url);
   let seen = 0;
   let finish!: () => void;
+  let subscription: Subscription | undefined;
   const finished = new Promise<void>((r) => (finish = r));
-  await transport.subscribe(topic, channel, { maxInFlight: 100 }, (d) => {
+  // Deliveries already in flight when the count is reached are left unacked: the broker gets them
+  // back when the subscription closes (on a named --channel, another reader still sees them).
+  subscription = await transport.subscribe(topic, channel, { maxInFlight: Math.min(100, limit) }, (d) => {
+    if (seen >= limit) return;
     process.stdout.write(`${render(d)}\n`);
     d.ack();
-    if (++seen >= limit) finish();
+    if (++seen >= limit) {
+      subscription?.pause();
+      finish();
+    }
   });
   const onSignal = () => finish();
   process.once('SIGINT', onSignal);

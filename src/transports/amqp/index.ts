@@ -32,6 +32,8 @@ import { type SubscribeOptions, type Subscription, sendsBare, type Transport, ty
 import type { ParsedUrl } from '../../core/url.ts';
 import { type AmqpOptions, type AmqpTarget, exchangeName, parseAmqpOptions } from './options.ts';
 import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
+import { amqpStats } from './stats.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type Amqplib = typeof import('amqplib');
 type ChannelModel = import('amqplib').ChannelModel;
@@ -41,6 +43,8 @@ export const createTransport: TransportFactory = (url, options) => AmqpTransport
 
 export class AmqpTransport implements Transport {
   readonly kind = 'amqp';
+  /** The engine's figures for Conveyor's queues (src/transports/amqp/stats.ts). */
+  readonly stats = (select?: StatsSelection[]) => amqpStats(this.connection, this.options, select);
   readonly features: TransportFeatures;
   readonly options: AmqpOptions;
   readonly #amqp: Amqplib;

@@ -36,6 +36,8 @@ import { KafkaCluster } from './cluster.ts';
 import { checkName, groupId, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
 import { KafkaSubscription, PROP } from './subscription.ts';
 import { TopicMaker } from './topics.ts';
+import { kafkaStats } from './stats.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type KafkaModule = typeof import('kafkajs');
 
@@ -46,6 +48,8 @@ export const createTransport: TransportFactory = (url, options) => KafkaTranspor
 
 export class KafkaTransport implements Transport {
   readonly kind = 'kafka';
+  /** The engine's figures for Conveyor's groups (src/transports/kafka/stats.ts). */
+  readonly stats = (select?: StatsSelection[]) => kafkaStats(this.#admin, select);
   readonly features: TransportFeatures;
   readonly options: KafkaOptions;
   #kafka: Kafka;

@@ -1,4 +1,4 @@
-import { hasEnvelope, openEnvelope } from '../../core/envelope.ts';
+import { hasEnvelope, openWithId } from '../../core/envelope.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { ChannelConsumer, EngineMessage } from '../../engine/types.ts';
 
@@ -29,18 +29,21 @@ export class MemoryDelivery implements Delivery {
   constructor(owner: DeliveryOwner, message: EngineMessage) {
     this.#owner = owner;
     this.#engineId = message.id;
-    this.id = message.key ?? message.id;
     this.attempts = message.attempts;
     this.timestamp = message.timestamp;
     if (message.headers !== undefined) {
+      this.id = message.key ?? message.id;
       this.body = message.body;
       this.headers = message.headers;
     } else if (hasEnvelope(message.body)) {
-      // Published over NSQ TCP by Conveyor's nsq client: the headers travel inside the body.
-      const opened = openEnvelope(message.body);
+      // Published over NSQ TCP by Conveyor's nsq client: the headers travel inside the body, the
+      // logical id among them (what `conveyor pub` printed), as the nsq:// transport reads it.
+      const opened = openWithId(message.body);
+      this.id = opened.id ?? message.key ?? message.id;
       this.body = opened.body;
-      this.headers = opened.headers ?? NO_HEADERS;
+      this.headers = opened.headers;
     } else {
+      this.id = message.key ?? message.id;
       this.body = message.body;
       this.headers = NO_HEADERS;
     }

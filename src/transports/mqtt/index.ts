@@ -50,7 +50,9 @@ import { loadOptional } from '../../core/optional.ts';
 import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { checkName, filterProblem, isWildcard, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
+import { mqttStats } from './stats.ts';
 import { MqttSubscription, PROP, TOPIC_HEADER } from './subscription.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type MqttModule = typeof import('mqtt');
 
@@ -61,6 +63,8 @@ export const createTransport: TransportFactory = (url, options) => MqttTransport
 
 export class MqttTransport implements Transport {
   readonly kind: string;
+  /** MQTT has none to give (src/transports/mqtt/stats.ts). */
+  readonly stats = (_select?: StatsSelection[]) => mqttStats();
   readonly features: TransportFeatures;
   readonly options: MqttOptions;
   #mqtt: MqttModule;

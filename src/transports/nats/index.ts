@@ -39,6 +39,8 @@ import type { ParsedUrl } from '../../core/url.ts';
 import { checkConsumer, findStream, isCode, sourceOf } from './bind.ts';
 import { checkName, consumerName, isEphemeral, isFilter, type NatsOptions, type NatsTarget, parseNatsOptions, streamName, subjectOf } from './options.ts';
 import { NatsSubscription } from './subscription.ts';
+import { natsStats } from './stats.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type JetStreamModule = typeof import('@nats-io/jetstream');
 type NatsNodeModule = typeof import('@nats-io/transport-node');
@@ -52,6 +54,8 @@ export const createTransport: TransportFactory = async (url, options) => NatsTra
 
 export class NatsTransport implements Transport {
   readonly kind = 'nats';
+  /** The engine's figures for Conveyor's streams (src/transports/nats/stats.ts). */
+  readonly stats = (select?: StatsSelection[]) => natsStats(this.#jsm, this.options, select);
   readonly features: TransportFeatures;
   readonly options: NatsOptions;
   #nc: NatsConnection;

@@ -27,6 +27,8 @@ import type { ParsedUrl } from '../../core/url.ts';
 import { parseRedisOptions, type RedisOptions, streamKey, subscriptionKey } from './options.ts';
 import { bareFields, entryFields, pubSubPayload } from './entry.ts';
 import { bounded, PubSubSubscription, RedisSubscription } from './subscription.ts';
+import { redisStats } from './stats.ts';
+import type { StatsSelection } from '../../core/transport.ts';
 
 type IORedis = typeof import('ioredis');
 export type RedisClient = import('ioredis').Redis;
@@ -39,6 +41,8 @@ export function isEphemeralTopic(topic: string): boolean {
 
 export class RedisTransport implements Transport {
   readonly kind = 'redis';
+  /** The engine's figures for Conveyor's streams (src/transports/redis/stats.ts). */
+  readonly stats = (select?: StatsSelection[]) => redisStats(this.client, this.options, select);
   readonly features: TransportFeatures;
   readonly options: RedisOptions;
   readonly #ioredis: IORedis;
