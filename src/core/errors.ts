@@ -62,7 +62,24 @@ export function defaultRetryable(code: ErrorCode): boolean {
   return !PERMANENT.has(code);
 }
 
+/**
+ * Marks Conveyor's errors across copies of the package: a worker loaded by a global `conveyor`
+ * CLI and the project's own install are two module instances, and `instanceof` alone would let a
+ * PermanentError of one copy be retried as an unknown error by the other.
+ */
+const ERROR_BRAND = Symbol.for('conveyor-pipelines.error');
+
 export class ConveyorError extends Error {
+  /** Same class, or a ConveyorError from another copy of this package (see ERROR_BRAND). */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof asks about, a subclass included
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    if (typeof value !== 'object' || value === null || (value as Record<symbol, unknown>)[ERROR_BRAND] !== true) return false;
+    // Another copy's subclass matches by its code (PermanentError ↔ ERR_PERMANENT).
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof asks about, a subclass included
+    return this === ConveyorError || (this === PermanentError && (value as ConveyorError).code === 'ERR_PERMANENT');
+  }
+
   override name = 'ConveyorError';
   readonly code: ErrorCode;
   readonly retryable: boolean;
@@ -73,6 +90,7 @@ export class ConveyorError extends Error {
     this.code = code;
     this.retryable = options.retryable ?? defaultRetryable(code);
     this.details = options.details;
+    Object.defineProperty(this, ERROR_BRAND, { value: true });
   }
 }
 

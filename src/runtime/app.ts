@@ -53,7 +53,17 @@ export function app(options: AppOptions = {}): App {
   return new App(options);
 }
 
+/** Marks apps across copies of the package (a global `conveyor run` loading a project's own install). */
+const APP_BRAND = Symbol.for('conveyor-pipelines.app');
+
 export class App extends EventEmitter<AppEvents> {
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof asks about, a subclass included
+    if (Function.prototype[Symbol.hasInstance].call(this, value)) return true;
+    // biome-ignore lint/complexity/noThisInStatic: `this` is the class instanceof asks about, a subclass included
+    return this === App && typeof value === 'object' && value !== null && (value as Record<symbol, unknown>)[APP_BRAND] === true;
+  }
+
   readonly #options: AppOptions;
   #transport: Promise<Transport> | undefined;
   readonly #publisher: Publisher;
@@ -70,6 +80,7 @@ export class App extends EventEmitter<AppEvents> {
 
   constructor(options: AppOptions = {}) {
     super();
+    Object.defineProperty(this, APP_BRAND, { value: true });
     this.#options = { ...options };
     if (options.url !== undefined && options.transport !== undefined) {
       throw new ConveyorError('ERR_BAD_OPTIONS', 'app: give either url or transport, not both');
