@@ -14,7 +14,9 @@ import type { BackendFactory } from '../engine/types.ts';
 import type { ServerEngine } from './engine.ts';
 import { createHttpServer } from './http/server.ts';
 import { type ProtocolLimits, parseHostPort, resolveLimits } from './options.ts';
+import { type BrokerAuthOptions, resolveAuth } from './tcp/auth.ts';
 import { TcpServer } from './tcp/server.ts';
+import { type BrokerTlsOptions, resolveTls } from './tcp/tls.ts';
 
 export interface BrokerOptions extends Partial<ProtocolLimits> {
   /**
@@ -32,6 +34,15 @@ export interface BrokerOptions extends Partial<ProtocolLimits> {
   tcp?: string;
   /** Where the HTTP API listens, "host:port"; port 0 picks one. @default "127.0.0.1:4151" */
   http?: string;
+  /**
+   * TLS as nsqd: TCP clients upgrade after IDENTIFY `tls_v1`, and the HTTP API is served as HTTPS
+   * with the same certificate. @default none (plain TCP and HTTP)
+   */
+  tls?: BrokerTlsOptions;
+  /** AUTH as nsqd --auth-http-address: clients must AUTH, and PUB/SUB are authorized per topic/channel. @default none */
+  auth?: BrokerAuthOptions;
+  /** Require `Authorization: Bearer <token>` on every HTTP API route but /ping. @default none */
+  httpToken?: string;
 }
 
 export interface Broker {
@@ -54,7 +65,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   else engine = defaultEngine(options, limits);
 
   const startTime = Date.now();
-  const tcpServer = new TcpServer(engine, limits);
+  let security: { tls: ReturnType<typeof resolveTls>; auth: ReturnType<typeof resolveAuth> };
+  try {
+    security = { tls: resolveTls(options.tls), auth: resolveAuth(options.auth) };
+  } catch (error) {
+    if (ownsEngine) await engine.close();
+    throw error;
+  }
+  const tcpServer = new TcpServer(engine, limits, security);
   let tcpAddress = '';
   let httpAddress = '';
   const httpServer: Server = createHttpServer({
@@ -64,6 +82,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     clients: () => [...tcpServer.connections()].map((c) => c.client),
     tcpAddress: () => tcpAddress,
     httpAddress: () => httpAddress,
+    tls: security.tls?.options,
+    token: options.httpToken,
   });
   try {
     tcpAddress = await tcpServer.listen(tcp.host, tcp.port);

@@ -3,6 +3,7 @@
  * running nsqd. Runs until SIGINT or SIGTERM, then closes gracefully (clients flushed, engine
  * closed, the disk queue synced).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
@@ -29,6 +30,14 @@ const USAGE = `usage: conveyor broker [options]
   --msg-timeout MS         in-flight timeout unless the client negotiates one (default 60000)
   --max-msg-timeout MS     largest msg_timeout a client may negotiate (default 900000)
   --max-req-timeout MS     largest REQ / DPUB delay (default 3600000)
+  --tls-cert FILE          PEM certificate: clients may upgrade to TLS after IDENTIFY
+                           (as nsqd), and the HTTP API is served as HTTPS
+  --tls-key FILE           PEM private key for --tls-cert
+  --tls-required           refuse every command but IDENTIFY until the client upgraded to TLS
+  --auth-http-address H:P  auth server asked for every AUTH secret (GET /auth?...), as nsqd;
+                           repeat for more than one
+  --http-token TOKEN       require "Authorization: Bearer TOKEN" on the HTTP API (not /ping);
+                           also read from CONVEYOR_HTTP_TOKEN
   -h, --help               this text
 `;
 
@@ -52,7 +61,7 @@ export interface BrokerCommandIo {
 export async function run(args: string[], io: BrokerCommandIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = io.err ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args,
@@ -64,6 +73,11 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         'data-dir': { type: 'string' },
         durable: { type: 'boolean' },
         memory: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-required': { type: 'boolean' },
+        'auth-http-address': { type: 'string', multiple: true },
+        'http-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -91,6 +105,21 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
   }
   if (values.memory && values['data-dir'] !== undefined) problems.push('--memory and --data-dir exclude each other');
   if (values.memory && values.durable) problems.push('--durable needs the disk: drop --memory');
+  const certFile = values['tls-cert'] as string | undefined;
+  const keyFile = values['tls-key'] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) problems.push('--tls-cert and --tls-key go together');
+  if (values['tls-required'] && certFile === undefined) problems.push('--tls-required needs --tls-cert and --tls-key');
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      options.tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), required: values['tls-required'] === true };
+    } catch (cause) {
+      problems.push(`--tls-cert/--tls-key: ${(cause as Error).message}`);
+    }
+  }
+  const authAddresses = values['auth-http-address'] as string[] | undefined;
+  if (authAddresses !== undefined) options.auth = { httpAddresses: authAddresses };
+  const token = (values['http-token'] as string | undefined) ?? process.env.CONVEYOR_HTTP_TOKEN;
+  if (token !== undefined && token !== '') options.httpToken = token;
   const dataDir = values.memory ? undefined : ((values['data-dir'] as string | undefined) ?? DEFAULT_DATA_DIR);
   if (problems.length > 0) {
     err(`conveyor broker: ${problems.join('; ')}\n\n${USAGE}`);
@@ -105,7 +134,12 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     const broker = await startBroker(options);
     disk?.restore(broker.engine);
     out(`tcp ${broker.tcpAddress}`);
-    out(`http ${broker.httpAddress}`);
+    out(`${options.tls ? 'https' : 'http'} ${broker.httpAddress}`);
+    if (options.tls) out(`tls ${options.tls.required ? 'required' : 'offered (IDENTIFY tls_v1)'}`);
+    if (options.auth) out(`auth ${options.auth.httpAddresses.join(', ')}`);
+    const { note, warnings } = exposure(broker.tcpAddress, broker.httpAddress, options);
+    if (note) out(note);
+    for (const line of warnings) err(line);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
     await stopped(io.stop);
     await broker.close();
@@ -114,6 +148,22 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     err(`conveyor broker: ${(cause as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * What the operator should know about who can reach the broker: by default it listens on
+ * 127.0.0.1 only; bound wider without AUTH (or the HTTP API without a token) anyone on the
+ * network may publish and consume, which is said on stderr rather than refused (nsqd allows it).
+ */
+function exposure(tcp: string, http: string, options: BrokerOptions): { note?: string; warnings: string[] } {
+  const local = (address: string) => /^(127\.|\[::1\]|localhost)/.test(address);
+  const warnings: string[] = [];
+  if (local(tcp) && local(http)) {
+    return options.auth ? { warnings } : { note: 'access loopback only (no --auth-http-address); --tcp/--http 0.0.0.0:PORT serve other hosts', warnings };
+  }
+  if (!local(tcp) && !options.auth) warnings.push(`conveyor broker: warning: TCP ${tcp} is reachable from other hosts and no --auth-http-address is set: anyone there may publish and subscribe`);
+  if (!local(http) && !options.httpToken) warnings.push(`conveyor broker: warning: HTTP ${http} is reachable from other hosts without --http-token`);
+  return { warnings };
 }
 
 /**

@@ -5,7 +5,9 @@
  * limit is refused at once, and a body that grows past it is cut off.
  */
 import { bodyView } from '../bodies.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { isConveyorError } from '../../core/errors.ts';
 import type { EngineInput, ServerEngine, ServerTopic } from '../engine.ts';
@@ -32,6 +34,10 @@ export interface HttpContext {
   /** host:port of the TCP listener, for /info. */
   tcpAddress(): string;
   httpAddress(): string;
+  /** Serve HTTPS with this certificate and key (the broker's TLS). */
+  readonly tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** Every route but /ping needs `Authorization: Bearer <token>`. */
+  readonly token?: string | undefined;
 }
 
 type Handler = (req: IncomingMessage, query: URLSearchParams, ctx: HttpContext) => Promise<unknown> | unknown;
@@ -63,15 +69,26 @@ const ROUTES: Record<string, { method: string; handler: Handler; text?: boolean 
 };
 
 export function createHttpServer(ctx: HttpContext): Server {
-  return createServer((req, res) => {
-    handle(req, res, ctx).catch((err) => respondError(res, err));
-  });
+  // Digests of equal length, so timingSafeEqual neither throws on nor leaks a length difference.
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expected = ctx.token === undefined ? undefined : digest(`Bearer ${ctx.token}`);
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    handle(req, res, ctx, (given) => expected === undefined || timingSafeEqual(digest(given ?? ''), expected)).catch((err) =>
+      respondError(res, err),
+    );
+  };
+  return ctx.tls ? createHttpsServer({ cert: ctx.tls.cert, key: ctx.tls.key }, listener) : createServer(listener);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext, authorized: (header: string | undefined) => boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const route = ROUTES[url.pathname];
   if (!route) throw new HttpError(404, 'NOT_FOUND');
+  // /ping stays open for health checks, as load balancers probe it without credentials.
+  if (url.pathname !== '/ping' && !authorized(req.headers.authorization)) {
+    res.setHeader('www-authenticate', 'Bearer');
+    throw new HttpError(401, 'UNAUTHORIZED');
+  }
   // nsqd's router answers HEAD for GET routes too.
   if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
     throw new HttpError(405, 'METHOD_NOT_ALLOWED');
