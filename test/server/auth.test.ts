@@ -8,6 +8,9 @@ import { createServer, type Server } from 'node:http';
 import { describe, type TestContext, test } from 'node:test';
 // @ts-expect-error nsqjs ships no types
 import nsq from 'nsqjs';
+import { bytesMessage } from '../../src/core/schema.ts';
+import { ConveyorError } from '../../src/core/errors.ts';
+import { app } from '../../src/runtime/app.ts';
 import { uniqueName, waitFor } from '../helpers/index.ts';
 import { client, identify, testBroker } from './helpers.ts';
 import { makeCert } from './tls-certs.ts';
@@ -176,5 +179,41 @@ describe('broker AUTH', () => {
     await waitFor(() => got.length === 2, 'both messages');
     assert.ok(auth.queries.every((q) => q.get('tls') === 'true'));
     assert.deepEqual(new Set(auth.queries.map((q) => q.get('secret'))), new Set(['pub', 'sub']));
+  });
+
+  test("Conveyor's nsq:// with ?tls=true&tlsCa=&authSecret= publishes and consumes; denied and misconfigured say why", async (t) => {
+    const auth = await authServer(t, answers);
+    const cert = makeCert(t);
+    const broker = await testBroker(t, { auth: { httpAddresses: [auth.address] }, tls: { cert: cert.cert, key: cert.key, required: true } });
+    const base = `nsq://${broker.tcpAddress}?tls=true&tlsCa=${encodeURIComponent(cert.certFile)}`;
+    const topic = uniqueName('auth');
+    const Raw = bytesMessage(topic);
+    const producer = app({ url: `${base}&authSecret=pub`, publishTimeoutMs: 5000, deadLetterLog: false });
+    t.after(() => producer.close({ force: true }));
+    const consumer = app({ url: `${base}&authSecret=sub`, deadLetterLog: false });
+    t.after(() => consumer.close({ force: true }));
+    const got: string[] = [];
+    await consumer.consume(Raw, { channel: 'good' }, (body) => void got.push(Buffer.from(body).toString()));
+    await producer.publishMany(Raw, [Buffer.from('one'), Buffer.from('two')]);
+    await waitFor(() => got.length === 2, 'both messages through TLS and AUTH');
+    assert.deepEqual(got.sort(), ['one', 'two']);
+
+    // Publishing where the secret has no permission is the caller's error, not retried or spooled.
+    await assert.rejects(producer.publish(bytesMessage(uniqueName('other')), Buffer.from('x')), (err: unknown) => {
+      assert.ok(err instanceof ConveyorError);
+      assert.match(err.message, /E_UNAUTHORIZED AUTH failed for PUB/);
+      assert.equal(err.retryable, false);
+      return true;
+    });
+    const noSecret = app({ url: base, publishTimeoutMs: 5000, deadLetterLog: false });
+    t.after(() => noSecret.close({ force: true }));
+    await assert.rejects(noSecret.publish(Raw, Buffer.from('x')), /requires AUTH: give the secret as \?authSecret=/);
+    const plainBroker = await testBroker(t);
+    const noTls = app({ url: `nsq://${plainBroker.tcpAddress}?tls=true`, publishTimeoutMs: 5000, deadLetterLog: false });
+    t.after(() => noTls.close({ force: true }));
+    await assert.rejects(noTls.publish(Raw, Buffer.from('x')), /does not offer TLS/);
+    const untrusted = app({ url: `nsq://${broker.tcpAddress}?tls=true&authSecret=pub`, publishTimeoutMs: 5000, deadLetterLog: false });
+    t.after(() => untrusted.close({ force: true }));
+    await assert.rejects(untrusted.publish(Raw, Buffer.from('x')), /TLS with .* failed: self.signed/i);
   });
 });
