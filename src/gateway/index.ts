@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { cborCodec, DEFAULT_DECODE_LIMITS } from '../core/codecs/index.ts';
 import { isConveyorError, isRetryable } from '../core/errors.ts';
 import type { MessageDefinition } from '../core/schema.ts';
+import type { OutgoingMessage } from '../core/message.ts';
 import type { Transport } from '../core/transport.ts';
 import { consumerPrometheus, hasConsumerStats } from './consumer-metrics.ts';
 import { bodyType, HttpError, type ParseLimits, parse, readBody } from './body.ts';
@@ -35,6 +36,11 @@ import { Metrics } from './metrics.ts';
 export interface GatewayOptions {
   /** Where messages go: a transport, or anything with `transport()` (an App). */
   transport: Transport | { transport(): Promise<Transport> };
+  /**
+   * Publishes instead of `transport.publish`, saying how it ended: `spooled` answers 202 Accepted
+   * instead of 201 (pass an App with a spool: `(topic, messages) => pipeline.publishEncoded(topic, messages)`).
+   */
+  publish?: (topic: string, messages: OutgoingMessage[]) => Promise<'confirmed' | 'spooled'>;
   /** Topics served; with a definition, bodies are validated and encoded with it, else passed as they came. */
   topics: Record<string, MessageDefinition<any> | null>;
   /** @default 0 (any free port) */
@@ -106,16 +112,18 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     }
     concurrent++;
     try {
-      transport ??= await (source as { transport(): Promise<Transport> }).transport();
+      let status: 'confirmed' | 'spooled' = 'confirmed';
+      if (!options.publish) transport ??= await (source as { transport(): Promise<Transport> }).transport();
       try {
-        await transport.publish(topic, messages);
+        if (options.publish) status = await options.publish(topic, messages);
+        else await transport!.publish(topic, messages);
       } catch (error) {
         if (isConveyorError(error) && !isRetryable(error)) throw new HttpError(400, error.message);
         res.setHeader('retry-after', retryAfter);
         throw new HttpError(503, `the broker did not confirm: ${(error as Error).message}`);
       }
       metrics.published(topic, messages.length);
-      send(res, 201, { ids: messages.map((m) => m.id) });
+      send(res, status === 'spooled' ? 202 : 201, status === 'spooled' ? { ids: messages.map((m) => m.id), status } : { ids: messages.map((m) => m.id) });
     } finally {
       concurrent--;
     }
