@@ -242,7 +242,8 @@ export class App extends EventEmitter<AppEvents> {
     await this.#publisher.drain();
     if (this.#spool) {
       // One deadline's chance to hand the backlog over; what is left stays on disk for the next start.
-      const timeout = this.#publisher.timeoutMs === Number.POSITIVE_INFINITY ? 10_000 : this.#publisher.timeoutMs;
+      // A forced close does not wait: the backlog is safe on disk either way.
+      const timeout = this.#forced ? 0 : this.#publisher.timeoutMs === Number.POSITIVE_INFINITY ? 10_000 : this.#publisher.timeoutMs;
       const empty = await this.#spool.drained(timeout);
       await this.#spool.close();
       if (!empty) {

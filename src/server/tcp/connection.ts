@@ -90,6 +90,8 @@ export class Connection implements CommandHost, ConsumerSink {
   #flushAt: number;
   #outLen = 0;
   #flushScheduled = false;
+  /** Between the IDENTIFY answer and the TLS handshake's end: nothing may be written (a heartbeat would break the handshake). */
+  #upgrading = false;
   #sampledOut: string[] = [];
 
   #heartbeat: NodeJS.Timeout | undefined;
@@ -175,6 +177,7 @@ export class Connection implements CommandHost, ConsumerSink {
   upgradeTls(answer: Buffer): Promise<Buffer> {
     this.#writeFrame(answer);
     this.#flush();
+    this.#upgrading = true;
     const raw = this.#socket;
     // The TLS socket takes over the raw one's reads; its events are the connection's from now on.
     raw.off('data', this.#dataListener);
@@ -184,6 +187,7 @@ export class Connection implements CommandHost, ConsumerSink {
     raw.on('error', () => {});
     return upgradeSocket(raw, this.security.tls!).then(
       (secure) => {
+        this.#upgrading = false;
         this.#socket = secure;
         this.client.tls = true;
         this.client.tlsVersion = secure.getProtocol() ?? '';
@@ -404,6 +408,8 @@ export class Connection implements CommandHost, ConsumerSink {
   // ---- writing ------------------------------------------------------------------------------
 
   #writeFrame(frame: Buffer): void {
+    // Only heartbeats can come while upgrading (IDENTIFY is before SUB); 64 KiB of them is a dead client.
+    if (this.#upgrading && this.#outLen + frame.length > this.#out.length) return;
     if (this.#outLen + frame.length > this.#out.length) {
       this.#flush();
       if (frame.length > this.#out.length) {
@@ -433,7 +439,7 @@ export class Connection implements CommandHost, ConsumerSink {
   };
 
   #flush(): void {
-    if (this.#outLen === 0) return;
+    if (this.#outLen === 0 || this.#upgrading) return;
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       // The peer is gone but 'close' has not fired yet, so deliveries still come: drop what was
       // buffered (still in flight, requeued when the consumer closes) so the buffer has room.
