@@ -8,7 +8,7 @@
  * - Order: while anything is spooled, new publishes are appended behind it instead of sent, so
  *   a re-published backlog is never overtaken by fresh messages.
  * - At least once: a publish that timed out may still have reached the broker, and a kill -9
- *   between a re-publish's confirm and the cursor's fsync sends that batch again. Consumers
+ *   before the cursor's next checkpoint sends the batches re-published since then again. Consumers
  *   dedup on the message id (HEADER.id), which the spool keeps.
  * - One process per spool directory (a lock file with the pid; a dead owner's lock is taken over).
  */
@@ -190,7 +190,10 @@ export class Spool {
       delay = this.#retryMs;
       for (const m of batch) this.#queue.release(m);
       this.#inHand = [];
-      await this.#queue.sync();
+      // The cursor is saved off the event loop, not awaited: a crash before it lands re-publishes
+      // those batches again (duplicates, deduplicated on the id), never loses one. Awaiting an
+      // fsync per batch made draining a quarter of the confirmed publish rate.
+      this.#queue.checkpoint();
       if (this.depth === 0) this.#bytes = 0;
       else this.#bytes = Math.max(0, this.#bytes - batch.reduce((n, m) => n + recordSize(m), 0));
       this.#events.replayed(topic, batch.length);

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { createServer } from 'node:net';
+import { createServer, connect as netConnect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { describe, type TestContext, test } from 'node:test';
 import { fileURLToPath } from 'node:url';
@@ -46,6 +46,38 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Forwards to `port`; while stalled, bytes both ways are held (a hung broker), not dropped. */
+async function stallProxy(port: number) {
+  let stalled = false;
+  const held: Array<[Socket, Buffer]> = [];
+  const sockets = new Set<Socket>();
+  const server = createServer((c) => {
+    const up = netConnect({ host: '127.0.0.1', port });
+    sockets.add(c).add(up);
+    const forward = (to: Socket) => (chunk: Buffer) => (stalled ? held.push([to, chunk]) : to.write(chunk));
+    c.on('data', forward(up));
+    up.on('data', forward(c));
+    const close = () => {
+      c.destroy();
+      up.destroy();
+    };
+    c.on('error', close).on('close', close);
+    up.on('error', close).on('close', close);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
+  return {
+    port: (server.address() as { port: number }).port,
+    stall(on: boolean) {
+      stalled = on;
+      if (!on) for (const [to, chunk] of held.splice(0)) to.write(chunk);
+    },
+    close: () => {
+      for (const s of sockets) s.destroy();
+      return new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** A durable broker on a fixed port over `dir`, so what it confirmed survives its restart. */
 async function durableBroker(port: number, dir: string): Promise<Broker> {
   const broker = await startBroker({
@@ -73,6 +105,10 @@ async function drain(later: (fn: () => unknown) => void, url: string, topic: str
   await sleep(200);
   await reader.close();
   return { counts, order };
+}
+
+function publishDeadline(started: number): number {
+  return Date.now() - started;
 }
 
 describe('producer spool', () => {
@@ -103,6 +139,34 @@ describe('producer spool', () => {
     const { counts, order } = await drain(later, `nsq://127.0.0.1:${port}`, topic, 'c', 51);
     assert.deepEqual(order, [...receipts.map((r) => r.id), order[50]], 'the spool kept the publish order');
     assert.equal([...counts.values()].filter((n) => n > 1).length, 0, 'nothing twice');
+  });
+
+  test('a stalled broker: publishes past publishTimeoutMs are spooled; once it moves, all arrive, late confirms counted as duplicates', async (t) => {
+    const { later, dir: tempDir } = cleanups(t);
+    const dir = tempDir();
+    const port = await freePort();
+    const broker = await durableBroker(port, join(dir, 'broker'));
+    later(() => broker.close());
+    const proxy = await stallProxy(port);
+    later(() => proxy.close());
+    const topic = uniqueName('stall');
+    const Raw = bytesMessage(topic);
+    broker.engine.topic(topic).channel('c');
+    const producer = app({ url: `nsq://127.0.0.1:${proxy.port}`, spool: { dir: join(dir, 'spool'), retryMs: 50 }, publishTimeoutMs: 300, deadLetterLog: false });
+    later(() => producer.close({ force: true }));
+    assert.equal((await producer.publishReceipt(Raw, Buffer.from('before'))).status, 'confirmed');
+    proxy.stall(true);
+    const started = Date.now();
+    const stalled = await Promise.all(Array.from({ length: 20 }, (_, i) => producer.publishReceipt(Raw, Buffer.from(`s${i}`))));
+    assert.deepEqual(new Set(stalled.map((r) => r.status)), new Set(['spooled']));
+    assert.ok(Date.now() - started < 3000, 'spooled within about one deadline, not the heartbeat timeout');
+    await sleep(500);
+    proxy.stall(false);
+    await waitFor(() => producer.spoolStats()?.depth === 0, 'the spool drained', 20_000);
+    const { counts } = await drain(later, `nsq://127.0.0.1:${port}`, topic, 'c', 21);
+    const duplicates = [...counts.values()].reduce((sum, c) => sum + c - 1, 0);
+    console.log(`stalled broker: 20 spooled after ${publishDeadline(started)} ms, 21 distinct delivered, ${duplicates} duplicates (late confirms of the timed-out sends)`);
+    for (const r of stalled) assert.ok(counts.has(r.id), `${r.id} arrived`);
   });
 
   test('a full spool rejects with ERR_BACKPRESSURE and spools none of that batch', async (t) => {
@@ -204,6 +268,43 @@ describe('producer spool', () => {
     );
     assert.deepEqual(missing, [], 'every accepted message arrived');
     assert.ok(duringOutage > 1000, `load went on during the outage (${duringOutage} spooled)`);
+  });
+
+  test('a producer kill -9ed while draining its spool: the next start re-publishes the rest; duplicates counted', { timeout: 120_000 }, async (t) => {
+    const { later, dir: tempDir } = cleanups(t);
+    const port = await freePort();
+    const dir = tempDir();
+    const spoolDir = join(dir, 'spool');
+    const topic = uniqueName('killdrain');
+    const url = `nsq://127.0.0.1:${port}`;
+    const fixture = join(ROOT, 'test/runtime/fixtures/spool-producer.ts');
+    const node = (count: number) => spawnChild(process.execPath, ['--import', 'tsx', fixture, url, spoolDir, topic, String(count)], { cwd: ROOT });
+    const COUNT = 20_000;
+    const first = node(COUNT);
+    later(() => first.child.kill('SIGKILL'));
+    await waitFor(() => first.out().includes('spooled') || first.exited(), 'the first producer spooled', 60_000);
+    assert.match(first.out(), new RegExp(`spooled ${COUNT}`), first.err());
+    first.child.kill('SIGKILL');
+    await first.done;
+
+    const broker = await durableBroker(port, join(dir, 'broker'));
+    later(() => broker.close());
+    broker.engine.topic(topic).channel('c');
+    const second = node(0);
+    later(() => second.child.kill('SIGKILL'));
+    await waitFor(() => /replayed \d+/.test(second.out()) || second.exited(), 'the second producer started draining', 30_000);
+    second.child.kill('SIGKILL');
+    await second.done;
+    const partly = Number(/replayed (\d+)\n(?![\s\S]*replayed)/.exec(second.out())?.[1] ?? 0);
+    assert.ok(partly < COUNT, `killed mid-drain (${partly} of ${COUNT} replayed)`);
+
+    const third = node(0);
+    later(() => third.child.kill('SIGKILL'));
+    assert.equal(await third.done, 0, third.err());
+    const { counts } = await drain(later, url, topic, 'c', COUNT, 90_000);
+    const duplicates = [...counts.values()].reduce((s, c) => s + c - 1, 0);
+    console.log(`kill -9 mid-drain after ${partly} of ${COUNT} replayed: ${counts.size} distinct delivered, ${duplicates} duplicates`);
+    assert.equal(counts.size, COUNT);
   });
 
   test('a producer kill -9ed with a non-empty spool re-publishes it at the next start', { timeout: 90_000 }, async (t) => {
