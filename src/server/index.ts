@@ -137,3 +137,5 @@ function defaultEngine(options: BrokerOptions, limits: ProtocolLimits): ServerEn
 
 export { type ProtocolLimits, DEFAULT_LIMITS, SERVER_VERSION } from './options.ts';
 export type { ServerEngine, ServerTopic, ServerChannel } from './engine.ts';
+export type { BrokerAuthOptions } from './tcp/auth.ts';
+export type { BrokerTlsOptions } from './tcp/tls.ts';
