@@ -93,6 +93,8 @@ export class App extends EventEmitter<AppEvents> {
         replayed: (topic, count) => this.emit('replayed', { topic, count }),
         rejected: (topic, count, error) =>
           this.emit('warning', { error: toError(error), where: `spool: ${count} message(s) for ${topic} refused by the broker, kept in spool.rejected.jsonl` }),
+        stuck: (topic, error) =>
+          this.emit('warning', { error: toError(error), where: `spool: cannot re-publish to ${topic} (configuration?); the messages stay spooled and are retried` }),
       });
       publisher.attachSpool(this.#spool);
     }

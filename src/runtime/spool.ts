@@ -14,7 +14,7 @@
  */
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, statSync, writeSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { ConveyorError, isRetryable } from '../core/errors.ts';
+import { ConveyorError, isConveyorError, isRetryable } from '../core/errors.ts';
 import type { OutgoingMessage } from '../core/message.ts';
 import { DiskMessage, DiskQueue } from '../engine/disk/disk-queue.ts';
 
@@ -47,8 +47,23 @@ export interface SpoolEvents {
   spooled(topic: string, count: number, cause: unknown): void;
   /** Spooled messages reached the broker. */
   replayed(topic: string, count: number): void;
-  /** A spooled batch the broker refused for good (not retryable); kept in spool.rejected.jsonl. */
+  /** A spooled batch the broker refused for good (its bytes or topic); kept in spool.rejected.jsonl. */
   rejected(topic: string, count: number, error: unknown): void;
+  /** Re-publishing fails for a reason retrying alone will not fix (URL, TLS, AUTH): kept, retried, said once per reason. */
+  stuck(topic: string, error: unknown): void;
+}
+
+/**
+ * Refusals of the message itself (size, name, bytes), which no broker state will change. Other
+ * permanent failures (a bad URL, TLS or AUTH refused) are the producer's configuration: the spool
+ * keeps the messages and keeps trying, since a fixed configuration will deliver them.
+ */
+const MESSAGE_FAULTS = new Set(['ERR_TOO_LARGE', 'ERR_BAD_NAME', 'ERR_ENCODE', 'ERR_SCHEMA']);
+const NSQ_MESSAGE_FAULTS = new Set(['E_BAD_MESSAGE', 'E_BAD_BODY', 'E_BAD_TOPIC']);
+
+function isMessageFault(error: unknown): boolean {
+  if (!isConveyorError(error) || error.retryable) return false;
+  return MESSAGE_FAULTS.has(error.code) || NSQ_MESSAGE_FAULTS.has(String(error.details?.nsqCode));
 }
 
 export class Spool {
@@ -67,6 +82,8 @@ export class Spool {
   #held: DiskMessage | undefined;
   #replaying: Promise<void> | undefined;
   #closed = false;
+  /** The last reason re-publishing could not go on, so that it is said once, not every retry. */
+  #stuckOn: string | undefined;
   #wake: (() => void) | undefined;
   #appends: Promise<void> = Promise.resolve();
 
@@ -179,7 +196,12 @@ export class Spool {
       try {
         await this.#send(topic, batch.map(toOutgoing));
       } catch (error) {
-        if (Spool.shouldSpool(error)) {
+        if (!isMessageFault(error)) {
+          if (!Spool.shouldSpool(error)) {
+            const why = error instanceof Error ? error.message : String(error);
+            if (why !== this.#stuckOn) this.#events.stuck(topic, error);
+            this.#stuckOn = why;
+          }
           await this.#sleep(delay);
           delay = Math.min(delay * 2, MAX_RETRY_MS);
           continue;
@@ -188,6 +210,7 @@ export class Spool {
         this.#events.rejected(topic, batch.length, error);
       }
       delay = this.#retryMs;
+      this.#stuckOn = undefined;
       for (const m of batch) this.#queue.release(m);
       this.#inHand = [];
       // The cursor is saved off the event loop, not awaited: a crash before it lands re-publishes
