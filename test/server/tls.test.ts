@@ -147,6 +147,19 @@ describe('broker TLS', () => {
     await assert.rejects(fetch(`http://${broker.httpAddress}/ping`), 'plain HTTP is not served next to HTTPS');
   });
 
+  test('a bearer token works on plain HTTP too: 401 without it (WWW-Authenticate: Bearer), 200 with it', async (t) => {
+    const broker = await testBroker(t, { httpToken: 'plain-token' });
+    const base = `http://${broker.httpAddress}`;
+    assert.equal((await fetch(`${base}/ping`)).status, 200);
+    const refused = await fetch(`${base}/info`);
+    assert.equal(refused.status, 401);
+    assert.equal(refused.headers.get('www-authenticate'), 'Bearer');
+    const topic = uniqueName('token');
+    const pub = await fetch(`${base}/pub?topic=${topic}`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer plain-token' } });
+    assert.equal(pub.status, 200);
+    assert.equal((await fetch(`${base}/pub?topic=${topic}`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer plain-tokeN' } })).status, 401);
+  });
+
   test('conveyor broker --tls-cert --tls-key --tls-required --http-token', async (t) => {
     const cert = makeCert(t);
     const run = spawnChild(
