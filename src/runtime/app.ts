@@ -5,6 +5,8 @@ import { newId } from '../core/id.ts';
 import { HEADER, type OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
+import { type AppMetricsSource, appFamilies, registryOf } from '../observability/metrics.ts';
+import { publishSpan } from '../observability/tracing.ts';
 import { type BatchHandler, BatchConsumer } from './batch-consumer.ts';
 import { type AppCore, Consumer, type ConsumerStats } from './consumer.ts';
 import { type DeadLetterLog, deadLetterLog } from './dead-letter-log.ts';
@@ -77,6 +79,9 @@ export class App extends EventEmitter<AppEvents> {
   #forced = false;
   /** Pending run() calls, told when a close starts (from a signal or from code). */
   readonly #runners = new Set<() => void>();
+  readonly #published = new Map<string, number>();
+  readonly #system: string;
+  #registry: ReturnType<typeof registryOf> | undefined;
 
   constructor(options: AppOptions = {}) {
     super();
@@ -84,13 +89,18 @@ export class App extends EventEmitter<AppEvents> {
     if (options.url !== undefined && options.transport !== undefined) {
       throw new ConveyorError('ERR_BAD_OPTIONS', 'app: give either url or transport, not both');
     }
+    this.#system = options.transport?.kind ?? /^([a-z][a-z0-9+.-]*):/i.exec(options.url ?? 'memory://')?.[1]?.toLowerCase() ?? 'memory';
     const publishTimeoutMs = resolvePublishTimeout(options.publishTimeoutMs);
     this.#publisher = new Publisher(() => this.transport(), publishTimeoutMs);
     if (options.spool) {
       const publisher = this.#publisher;
       this.#spool = new Spool(options.spool, (topic, messages) => publisher.sendUntracked(topic, messages), {
         spooled: (topic, count, cause) => this.emit('spooled', { topic, count, error: toError(cause) }),
-        replayed: (topic, count) => this.emit('replayed', { topic, count }),
+        replayed: (topic, count) => {
+          // Counted as published only now that the broker has them.
+          this.#countPublished(topic, count);
+          this.emit('replayed', { topic, count });
+        },
         rejected: (topic, count, error) =>
           this.emit('warning', { error: toError(error), where: `spool: ${count} message(s) for ${topic} refused by the broker, kept in spool.rejected.jsonl` }),
         stuck: (topic, error) =>
@@ -104,6 +114,7 @@ export class App extends EventEmitter<AppEvents> {
       publishRaw: (topic, message) => this.#publisher.publish(topic, message).then(() => undefined),
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       listening: (event) => this.listenerCount(event) > 0,
+      system: this.#system,
     };
     // A dead letter is data the pipeline gave up on: never silent by default.
     if (options.deadLetterLog !== false) {
@@ -147,7 +158,19 @@ export class App extends EventEmitter<AppEvents> {
       return Promise.reject(error);
     }
     const id = message.id!;
-    return this.#publisher.publish(definition.topic, message).then((status) => ({ id, status }));
+    const topic = definition.topic;
+    const end = publishSpan(this.#system, topic, [message]);
+    return this.#publisher.publish(topic, message).then(
+      (status) => {
+        end();
+        if (status === 'confirmed') this.#countPublished(topic, 1);
+        return { id, status };
+      },
+      (error: unknown) => {
+        end(error);
+        throw error;
+      },
+    );
   }
 
   /**
@@ -156,7 +179,14 @@ export class App extends EventEmitter<AppEvents> {
    */
   publishEncoded(topic: string, messages: OutgoingMessage[]): Promise<PublishStatus> {
     if (this.#closing) return Promise.reject(new ConveyorError('ERR_CLOSED', 'app is closing'));
-    return this.#publisher.sendOrSpool(topic, messages);
+    return this.#publisher.sendOrSpool(topic, messages).then((status) => {
+      if (status === 'confirmed') this.#countPublished(topic, messages.length);
+      return status;
+    });
+  }
+
+  #countPublished(topic: string, count: number): void {
+    this.#published.set(topic, (this.#published.get(topic) ?? 0) + count);
   }
 
   /** What the spool holds (undefined without one). */
@@ -174,7 +204,19 @@ export class App extends EventEmitter<AppEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#publisher.sendOrSpool(definition.topic, messages).then(() => messages.map((m) => m.id!));
+    const topic = definition.topic;
+    const end = publishSpan(this.#system, topic, messages);
+    return this.#publisher.sendOrSpool(topic, messages).then(
+      (status) => {
+        end();
+        if (status === 'confirmed') this.#countPublished(topic, messages.length);
+        return messages.map((m) => m.id!);
+      },
+      (error: unknown) => {
+        end(error);
+        throw error;
+      },
+    );
   }
 
   #encode<T>(definition: MessageDefinition<T>, value: T, options: PublishOptions): OutgoingMessage {
@@ -213,6 +255,28 @@ export class App extends EventEmitter<AppEvents> {
 
   stats(): ConsumerStats[] {
     return this.#consumers.map((c) => ({ ...c.stats }));
+  }
+
+  /** What /metrics reads: confirmed publishes per topic, and each consumer's counters and handler times. */
+  metricsSource(): AppMetricsSource {
+    return {
+      published: () => this.#published,
+      consumers: () => this.#consumers.map((c) => ({ ...c.stats, handler: c.handlerTime })),
+    };
+  }
+
+  /**
+   * The app's metrics in a prom-client Registry (one per app), to serve or to merge with your
+   * own: `Registry.merge([app.metricsRegistry(), register])`.
+   */
+  metricsRegistry(): ReturnType<typeof registryOf> {
+    this.#registry ??= registryOf(appFamilies(this.metricsSource()));
+    return this.#registry;
+  }
+
+  /** Prometheus text of {@link metricsRegistry}. */
+  metrics(): Promise<string> {
+    return this.metricsRegistry().metrics();
   }
 
   /**

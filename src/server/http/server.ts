@@ -14,6 +14,7 @@ import type { EngineInput, ServerEngine, ServerTopic } from '../engine.ts';
 import { isValidName } from '../../engine/names.ts';
 import { type ProtocolLimits, SERVER_VERSION } from '../options.ts';
 import type { ClientState } from '../tcp/client.ts';
+import { brokerFamilies, PROMETHEUS_CONTENT_TYPE, registryOf } from '../../observability/metrics.ts';
 import { collectStats, formatStats } from './stats.ts';
 
 /** An nsqd HTTP error: status and the code in `{"message": ...}`. */
@@ -72,10 +73,31 @@ export function createHttpServer(ctx: HttpContext): Server {
   // Digests of equal length, so timingSafeEqual neither throws on nor leaks a length difference.
   const digest = (text: string) => createHash('sha256').update(text).digest();
   const expected = ctx.token === undefined ? undefined : digest(`Bearer ${ctx.token}`);
+  const authorized = (given: string | undefined) => expected === undefined || timingSafeEqual(digest(given ?? ''), expected);
+  const topics = () => {
+    const s = ctx.engine.stats();
+    return Array.isArray(s) ? s : s.topics;
+  };
+  const registry = registryOf(brokerFamilies(topics, () => [...ctx.clients()].length));
   const listener = (req: IncomingMessage, res: ServerResponse) => {
-    handle(req, res, ctx, (given) => expected === undefined || timingSafeEqual(digest(given ?? ''), expected)).catch((err) =>
-      respondError(res, err),
-    );
+    // Prometheus' text format, not nsqd's JSON: served beside the nsqd routes (behind the token too;
+    // Prometheus scrapes with `authorization: { credentials: ... }`).
+    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      if (!authorized(req.headers.authorization)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        respondError(res, new HttpError(401, 'UNAUTHORIZED'));
+        return;
+      }
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+        (err: unknown) => respondError(res, err),
+      );
+      return;
+    }
+    handle(req, res, ctx, authorized).catch((err) => respondError(res, err));
   };
   return ctx.tls ? createHttpsServer({ cert: ctx.tls.cert, key: ctx.tls.key }, listener) : createServer(listener);
 }
