@@ -16,6 +16,7 @@ import { createHttpServer } from './http/server.ts';
 import { type LookupdRegistration, registerWithLookupd } from './lookupd/index.ts';
 import { type ProtocolLimits, parseHostPort, resolveLimits } from './options.ts';
 import { type BrokerAuthOptions, resolveAuth } from './tcp/auth.ts';
+import type { Security } from './tcp/commands.ts';
 import { TcpServer } from './tcp/server.ts';
 import { type BrokerTlsOptions, resolveTls } from './tcp/tls.ts';
 
@@ -74,9 +75,9 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   else engine = defaultEngine(options, limits);
 
   const startTime = Date.now();
-  let security: { tls: ReturnType<typeof resolveTls>; auth: ReturnType<typeof resolveAuth> };
+  let security: Security;
   try {
-    security = { tls: resolveTls(options.tls), auth: resolveAuth(options.auth) };
+    security = { tls: resolveTls(options.tls), auth: resolveAuth(options.auth), log: options.log };
   } catch (error) {
     if (ownsEngine) await engine.close();
     throw error;

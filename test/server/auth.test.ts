@@ -135,8 +135,13 @@ describe('broker AUTH', () => {
     assert.equal(await refused.c.error(), 'E_AUTH_FAILED AUTH failed');
     const nonsense = await authed(t, 'badperm', auth.address);
     assert.equal(await nonsense.c.error(), 'E_AUTH_FAILED AUTH failed');
-    const down = await authed(t, 'pub', '127.0.0.1:1');
-    assert.equal(await down.c.error(), 'E_AUTH_FAILED AUTH failed');
+    const logged: string[] = [];
+    const broker = await testBroker(t, { auth: { httpAddresses: ['127.0.0.1:1'] }, log: (line) => logged.push(line) });
+    const down = await client(t, broker);
+    await identify(down);
+    down.write(cmd('AUTH', 'pub'));
+    assert.equal(await down.error(), 'E_AUTH_FAILED AUTH failed');
+    assert.match(logged.join('\n'), /AUTH failed failed to auth against 127\.0\.0\.1:1/, 'the reason is logged, not sent');
   });
 
   test('the TTL: once expired the auth server is asked again, and a revoked permission refuses the next PUB', async (t) => {

@@ -158,6 +158,8 @@ describe('broker TLS', () => {
     const pub = await fetch(`${base}/pub?topic=${topic}`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer plain-token' } });
     assert.equal(pub.status, 200);
     assert.equal((await fetch(`${base}/pub?topic=${topic}`, { method: 'POST', body: 'x', headers: { authorization: 'Bearer plain-tokeN' } })).status, 401);
+    assert.equal((await fetch(`${base}/metrics`)).status, 401, '/metrics is behind the token too');
+    assert.equal((await fetch(`${base}/metrics`, { headers: { authorization: 'Bearer plain-token' } })).status, 200);
   });
 
   test('conveyor broker --tls-cert --tls-key --tls-required --http-token', async (t) => {

@@ -20,6 +20,8 @@ import type { TlsSettings } from './tls.ts';
 export interface Security {
   readonly tls: TlsSettings | undefined;
   readonly auth: Required<BrokerAuthOptions> | undefined;
+  /** Where what the client is not told goes (an auth server's failure), as nsqd logs it. */
+  readonly log?: ((line: string) => void) | undefined;
 }
 
 export type Reply = Buffer | Promise<Buffer> | undefined;
@@ -216,7 +218,7 @@ function refreshAuth(host: CommandHost): Promise<AuthState> {
       return state;
     },
     (err: unknown) => {
-      process.stderr.write(`conveyor broker: [${client.remoteAddress}] AUTH failed ${(err as Error).message}\n`);
+      host.security.log?.(`[${client.remoteAddress}] AUTH failed ${(err as Error).message}`);
       throw fatal('E_AUTH_FAILED', 'AUTH failed');
     },
   );
