@@ -13,7 +13,7 @@ import { ConveyorError } from '../../src/core/errors.ts';
 import { app } from '../../src/runtime/app.ts';
 import { uniqueName, waitFor } from '../helpers/index.ts';
 import { client, identify, testBroker } from './helpers.ts';
-import { makeCert } from './tls-certs.ts';
+import { makeCert, makeClientCert } from './tls-certs.ts';
 import { cmd } from './wire.ts';
 
 type Answer = { status?: number; body: Record<string, unknown> };
@@ -220,5 +220,27 @@ describe('broker AUTH', () => {
     const untrusted = app({ url: `nsq://${broker.tcpAddress}?tls=true&authSecret=pub`, publishTimeoutMs: 5000, deadLetterLog: false });
     t.after(() => untrusted.close({ force: true }));
     await assert.rejects(untrusted.publish(Raw, Buffer.from('x')), /TLS with .* failed: self.signed/i);
+  });
+
+  test('client certificates (clientAuthPolicy require-verify): the CN reaches the auth server as common_name; no certificate, no connection', async (t) => {
+    const auth = await authServer(t, answers);
+    const cert = makeCert(t);
+    const client = makeClientCert(t, 'worker-7');
+    const broker = await testBroker(t, {
+      auth: { httpAddresses: [auth.address] },
+      tls: { cert: cert.cert, key: cert.key, required: true, clientAuthPolicy: 'require-verify', rootCa: client.ca },
+    });
+    const base = `nsq://${broker.tcpAddress}?tls=true&tlsCa=${encodeURIComponent(cert.certFile)}&authSecret=pub`;
+    const Raw = bytesMessage(uniqueName('auth'));
+    const withCert = app({ url: `${base}&tlsCert=${encodeURIComponent(client.certFile)}&tlsKey=${encodeURIComponent(client.keyFile)}`, deadLetterLog: false });
+    t.after(() => withCert.close({ force: true }));
+    await withCert.publish(Raw, Buffer.from('x'));
+    assert.equal(auth.queries.at(-1)!.get('common_name'), 'worker-7');
+    assert.equal(auth.queries.at(-1)!.get('tls'), 'true');
+
+    const without = app({ url: base, publishTimeoutMs: 5000, deadLetterLog: false });
+    t.after(() => without.close({ force: true }));
+    await assert.rejects(without.publish(Raw, Buffer.from('x')), (err: unknown) => err instanceof ConveyorError && err.code === 'ERR_TRANSPORT');
+    assert.equal(auth.queries.length, 1, 'a client without a certificate never reached AUTH');
   });
 });

@@ -222,3 +222,22 @@ describe('conveyor broker says who can reach it', () => {
     assert.equal(await wide.exit, 0);
   });
 });
+
+describe('conveyor broker TLS flags', () => {
+  test('bad combinations exit 2 with the reason', async () => {
+    const { run } = await import('../../src/cli/commands/broker.ts');
+    const cases: Array<[string[], RegExp]> = [
+      [['--tls-cert', 'x.pem'], /--tls-cert and --tls-key go together/],
+      [['--tls-required'], /--tls-required needs --tls-cert/],
+      [['--tls-cert', 'x', '--tls-key', 'y', '--tls-client-auth-policy', 'maybe'], /expected require or require-verify/],
+      [['--tls-cert', 'x', '--tls-key', 'y', '--tls-client-auth-policy', 'require-verify'], /needs --tls-root-ca-file/],
+      [['--tls-cert', '/nonexistent/c.pem', '--tls-key', '/nonexistent/k.pem'], /ENOENT/],
+    ];
+    for (const [args, reason] of cases) {
+      const errors: string[] = [];
+      const code = await run(['--memory', ...args], { out: () => {}, err: (l) => errors.push(l) });
+      assert.equal(code, 2, args.join(' '));
+      assert.match(errors.join('\n'), reason);
+    }
+  });
+});

@@ -39,6 +39,10 @@ const USAGE = `usage: conveyor broker [options]
                            (as nsqd), and the HTTP API is served as HTTPS
   --tls-key FILE           PEM private key for --tls-cert
   --tls-required           refuse every command but IDENTIFY until the client upgraded to TLS
+  --tls-client-auth-policy require|require-verify
+                           ask TLS clients for a certificate (require-verify: checked against
+                           --tls-root-ca-file); its CN goes to the auth server as common_name
+  --tls-root-ca-file FILE  PEM CA certificates client certificates must chain to
   --auth-http-address H:P  auth server asked for every AUTH secret (GET /auth?...), as nsqd;
                            repeat for more than one
   --http-token TOKEN       require "Authorization: Bearer TOKEN" on the HTTP API (not /ping);
@@ -83,6 +87,8 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'tls-required': { type: 'boolean' },
+        'tls-client-auth-policy': { type: 'string' },
+        'tls-root-ca-file': { type: 'string' },
         'auth-http-address': { type: 'string', multiple: true },
         'http-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
@@ -118,11 +124,24 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
   const keyFile = values['tls-key'] as string | undefined;
   if ((certFile === undefined) !== (keyFile === undefined)) problems.push('--tls-cert and --tls-key go together');
   if (values['tls-required'] && certFile === undefined) problems.push('--tls-required needs --tls-cert and --tls-key');
+  const policy = values['tls-client-auth-policy'] as string | undefined;
+  const rootCaFile = values['tls-root-ca-file'] as string | undefined;
+  if (policy !== undefined && policy !== 'require' && policy !== 'require-verify') {
+    problems.push(`--tls-client-auth-policy: expected require or require-verify, got ${JSON.stringify(policy)}`);
+  }
+  if ((policy !== undefined || rootCaFile !== undefined) && certFile === undefined) problems.push('--tls-client-auth-policy/--tls-root-ca-file need --tls-cert and --tls-key');
+  if (policy === 'require-verify' && rootCaFile === undefined) problems.push('--tls-client-auth-policy require-verify needs --tls-root-ca-file');
   if (certFile !== undefined && keyFile !== undefined) {
     try {
-      options.tls = { cert: readFileSync(certFile), key: readFileSync(keyFile), required: values['tls-required'] === true };
+      options.tls = {
+        cert: readFileSync(certFile),
+        key: readFileSync(keyFile),
+        required: values['tls-required'] === true,
+        ...(policy === 'require' || policy === 'require-verify' ? { clientAuthPolicy: policy } : {}),
+        ...(rootCaFile === undefined ? {} : { rootCa: readFileSync(rootCaFile) }),
+      };
     } catch (cause) {
-      problems.push(`--tls-cert/--tls-key: ${(cause as Error).message}`);
+      problems.push(`--tls-cert/--tls-key/--tls-root-ca-file: ${(cause as Error).message}`);
     }
   }
   const authAddresses = values['auth-http-address'] as string[] | undefined;

@@ -40,6 +40,8 @@ export class ClientState {
   tls = false;
   tlsVersion = '';
   tlsCipherSuite = '';
+  /** The client certificate's subject CN (with a client auth policy), sent to the auth server. */
+  tlsCommonName = '';
   /** The AUTH secret and the auth server's last answer (refreshed once expired). */
   authSecret: string | undefined;
   auth: AuthState | undefined;

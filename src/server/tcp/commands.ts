@@ -210,7 +210,7 @@ function refreshAuth(host: CommandHost): Promise<AuthState> {
   return queryAuth(host.security.auth!, {
     remoteIp: host.remoteIp(),
     tls: client.tls,
-    commonName: '',
+    commonName: client.tlsCommonName,
     secret: client.authSecret ?? '',
   }).then(
     (state) => {

@@ -42,7 +42,7 @@ import {
 import { ClientError, fatal } from './errors.ts';
 import { encodeFrame, FRAME_ERROR, OK_FRAME, HEARTBEAT_FRAME, MESSAGE_FRAME_OVERHEAD, writeMessageFrame } from './frames.ts';
 import { findLineEnd, hasBody, MAX_LINE, splitParams } from './parse.ts';
-import { upgradeSocket } from './tls.ts';
+import { peerCommonName, upgradeSocket } from './tls.ts';
 
 /** What the server gives each connection. */
 export interface ConnectionContext {
@@ -192,6 +192,7 @@ export class Connection implements CommandHost, ConsumerSink {
         this.client.tls = true;
         this.client.tlsVersion = secure.getProtocol() ?? '';
         this.client.tlsCipherSuite = secure.getCipher()?.standardName ?? '';
+        this.client.tlsCommonName = peerCommonName(secure);
         this.#listen(secure);
         if (this.#ended) secure.destroy();
         return OK_FRAME;

@@ -19,7 +19,7 @@ export interface IdentifyResponse {
 /** TLS and AUTH towards nsqd (`?tls=true&authSecret=...`, src/transports/nsq/options.ts). */
 export interface NsqSecurity {
   /** Upgrade after IDENTIFY (tls_v1), as go-nsq and nsqjs do. */
-  tls?: { ca?: Buffer; rejectUnauthorized: boolean; servername?: string };
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
   /** Sent with AUTH when nsqd answers auth_required. */
   authSecret?: string;
 }
@@ -183,6 +183,8 @@ export class NsqConnection {
     const secure = tlsConnect({
       socket: raw,
       ca: options.ca,
+      cert: options.cert,
+      key: options.key,
       rejectUnauthorized: options.rejectUnauthorized,
       servername: options.servername ?? (isIP(host) ? undefined : host),
     });

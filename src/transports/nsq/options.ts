@@ -48,7 +48,8 @@ export interface NsqOptions {
   /**
    * `?tls=true`: upgrade every nsqd connection to TLS after IDENTIFY, as nsqd negotiates it (same
    * port, no separate scheme); `?tlsCa=/path/ca.pem` trusts that CA besides the system's,
-   * `?tlsVerify=false` skips certificate checks (testing only). `?authSecret=` is sent with AUTH
+   * `?tlsVerify=false` skips certificate checks (testing only), `?tlsCert=&tlsKey=` (PEM files)
+   * present a client certificate (nsqd --tls-client-auth-policy). `?authSecret=` is sent with AUTH
    * when nsqd answers auth_required (URL-encode it). @default no TLS, no secret
    */
   security: NsqSecurity;
@@ -82,18 +83,26 @@ function parseSecurity(params: URLSearchParams, bad: string[]): NsqSecurity {
   const security: NsqSecurity = {};
   const tls = queryBool(params, 'tls', false, bad);
   const verify = queryBool(params, 'tlsVerify', true, bad);
-  const caPath = params.get('tlsCa');
-  if (!tls && (caPath !== null || params.has('tlsVerify'))) bad.push('tlsCa/tlsVerify: only with tls=true');
+  const files = ['tlsCa', 'tlsCert', 'tlsKey'] as const;
+  if (!tls && (files.some((k) => params.has(k)) || params.has('tlsVerify'))) bad.push('tlsCa/tlsCert/tlsKey/tlsVerify: only with tls=true');
+  if (params.has('tlsCert') !== params.has('tlsKey')) bad.push('tlsCert and tlsKey go together');
   if (tls) {
-    let ca: Buffer | undefined;
-    if (caPath !== null) {
+    const read: Partial<Record<(typeof files)[number], Buffer>> = {};
+    for (const key of files) {
+      const path = params.get(key);
+      if (path === null) continue;
       try {
-        ca = readFileSync(caPath);
+        read[key] = readFileSync(path);
       } catch (err) {
-        bad.push(`tlsCa: cannot read ${JSON.stringify(caPath)}: ${(err as Error).message}`);
+        bad.push(`${key}: cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
       }
     }
-    security.tls = { rejectUnauthorized: verify, ...(ca ? { ca } : {}) };
+    security.tls = {
+      rejectUnauthorized: verify,
+      ...(read.tlsCa ? { ca: read.tlsCa } : {}),
+      ...(read.tlsCert ? { cert: read.tlsCert } : {}),
+      ...(read.tlsKey ? { key: read.tlsKey } : {}),
+    };
   }
   const secret = params.get('authSecret');
   if (secret !== null) {
@@ -121,7 +130,7 @@ export function parseNsqOptions(parsed: ParsedUrl): NsqOptions {
   const bad: string[] = [];
   const out: NsqOptions = { ...defaultNsqOptions(), nsqd: [], lookupd: [] };
   const lookup = scheme === 'nsqlookup';
-  const known = new Set([...Object.keys(INTS), 'nsqd', 'envelope', 'tls', 'tlsCa', 'tlsVerify', 'authSecret', ...(lookup ? ['lookupd'] : [])]);
+  const known = new Set([...Object.keys(INTS), 'nsqd', 'envelope', 'tls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsVerify', 'authSecret', ...(lookup ? ['lookupd'] : [])]);
   for (const key of params.keys()) if (!known.has(key)) bad.push(`${key}: unknown option`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
