@@ -38,8 +38,11 @@ export {
   type MessageHandler,
   type Middleware,
   type PublishOptions,
+  type PublishReceipt,
+  type PublishStatus,
   retry,
   type RetryConfig,
+  type SpoolOptions,
   type Work,
 } from './runtime/index.ts';
 export { WorkerPool, type WorkerPoolOptions } from './runtime/pool/index.ts';

@@ -27,6 +27,7 @@ import type { AddressInfo } from 'node:net';
 import { cborCodec, DEFAULT_DECODE_LIMITS } from '../core/codecs/index.ts';
 import { isConveyorError, isRetryable } from '../core/errors.ts';
 import type { MessageDefinition } from '../core/schema.ts';
+import type { OutgoingMessage } from '../core/message.ts';
 import type { Transport } from '../core/transport.ts';
 import { bodyType, HttpError, type ParseLimits, parse, readBody } from './body.ts';
 import { type AppMetricsSource, appFamilies, PROMETHEUS_CONTENT_TYPE, registryOf } from '../observability/metrics.ts';
@@ -45,6 +46,11 @@ function isApp(source: unknown): source is AppLike {
 export interface GatewayOptions {
   /** Where messages go: a transport, or anything with `transport()` (an App). */
   transport: Transport | { transport(): Promise<Transport> };
+  /**
+   * Publishes instead of `transport.publish`, saying how it ended: `spooled` answers 202 Accepted
+   * instead of 201 (pass an App with a spool: `(topic, messages) => pipeline.publishEncoded(topic, messages)`).
+   */
+  publish?: (topic: string, messages: OutgoingMessage[]) => Promise<'confirmed' | 'spooled'>;
   /** Topics served; with a definition, bodies are validated and encoded with it, else passed as they came. */
   topics: Record<string, MessageDefinition<any> | null>;
   /** @default 0 (any free port) */
@@ -117,10 +123,13 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     }
     concurrent++;
     try {
-      transport ??= await (source as { transport(): Promise<Transport> }).transport();
-      const endSpan = publishSpan(transport.kind, topic, messages);
+      let status: 'confirmed' | 'spooled' = 'confirmed';
+      if (!options.publish) transport ??= await (source as { transport(): Promise<Transport> }).transport();
+      // With options.publish the engine is the app's business (it may not even be connected yet).
+      const endSpan = publishSpan(transport?.kind ?? 'conveyor', topic, messages);
       try {
-        await transport.publish(topic, messages);
+        if (options.publish) status = await options.publish(topic, messages);
+        else await transport!.publish(topic, messages);
         endSpan();
       } catch (error) {
         endSpan(error);
@@ -129,7 +138,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
         throw new HttpError(503, `the broker did not confirm: ${(error as Error).message}`);
       }
       metrics.published(topic, messages.length);
-      send(res, 201, { ids: messages.map((m) => m.id) });
+      send(res, status === 'spooled' ? 202 : 201, status === 'spooled' ? { ids: messages.map((m) => m.id), status } : { ids: messages.map((m) => m.id) });
     } finally {
       concurrent--;
     }

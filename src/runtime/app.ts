@@ -14,6 +14,7 @@ import { MemoryDedupStore } from './dedup-store.ts';
 import type { AppEvents } from './events.ts';
 import { type ConsumeBatchOptions, type ConsumeOptions, resolveConsumeOptions, resolvePublishTimeout } from './options.ts';
 import { Publisher } from './publisher.ts';
+import { type PublishStatus, Spool, type SpoolOptions } from './spool.ts';
 import type { MessageHandler, PublishOptions } from './types.ts';
 
 export interface AppOptions {
@@ -36,6 +37,19 @@ export interface AppOptions {
    * `Infinity` waits for the transport to give up on its own. @default 10000
    */
   publishTimeoutMs?: number;
+  /**
+   * A local spool for publishes the broker cannot confirm (down, or past publishTimeoutMs):
+   * they are fsynced to `dir` and re-published in order once the broker is back, also by the
+   * next process started on the same `dir` after a crash. `publishReceipt` says which it was;
+   * `publish` resolves with the id either way. Full → ERR_BACKPRESSURE. @default no spool
+   */
+  spool?: SpoolOptions;
+}
+
+/** What {@link App.publishReceipt} resolves with: the id, and whether the broker confirmed it or it is spooled. */
+export interface PublishReceipt {
+  id: string;
+  status: PublishStatus;
 }
 
 /**
@@ -70,6 +84,7 @@ export class App extends EventEmitter<AppEvents> {
   readonly #consumers: Array<Consumer<any> | BatchConsumer<any>> = [];
   readonly #core: AppCore;
   readonly #deadLog: DeadLetterLog | undefined;
+  readonly #spool: Spool | undefined;
   #closing: Promise<void> | undefined;
   #forced = false;
   /** Pending run() calls, told when a close starts (from a signal or from code). */
@@ -86,11 +101,28 @@ export class App extends EventEmitter<AppEvents> {
       throw new ConveyorError('ERR_BAD_OPTIONS', 'app: give either url or transport, not both');
     }
     this.#system = options.transport?.kind ?? /^([a-z][a-z0-9+.-]*):/i.exec(options.url ?? 'memory://')?.[1]?.toLowerCase() ?? 'memory';
-    this.#publisher = new Publisher(() => this.transport(), resolvePublishTimeout(options.publishTimeoutMs));
+    const publishTimeoutMs = resolvePublishTimeout(options.publishTimeoutMs);
+    this.#publisher = new Publisher(() => this.transport(), publishTimeoutMs);
+    if (options.spool) {
+      const publisher = this.#publisher;
+      this.#spool = new Spool(options.spool, (topic, messages) => publisher.sendUntracked(topic, messages), {
+        spooled: (topic, count, cause) => this.emit('spooled', { topic, count, error: toError(cause) }),
+        replayed: (topic, count) => {
+          // Counted as published only now that the broker has them.
+          this.#countPublished(topic, count);
+          this.emit('replayed', { topic, count });
+        },
+        rejected: (topic, count, error) =>
+          this.emit('warning', { error: toError(error), where: `spool: ${count} message(s) for ${topic} refused by the broker, kept in spool.rejected.jsonl` }),
+        stuck: (topic, error) =>
+          this.emit('warning', { error: toError(error), where: `spool: cannot re-publish to ${topic} (configuration?); the messages stay spooled and are retried` }),
+      });
+      publisher.attachSpool(this.#spool);
+    }
     this.#core = {
       transport: () => this.transport(),
       publish: (definition, value, opts) => this.publish(definition, value, opts),
-      publishRaw: (topic, message) => this.#publisher.publish(topic, message),
+      publishRaw: (topic, message) => this.#publisher.publish(topic, message).then(() => undefined),
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       listening: (event) => this.listenerCount(event) > 0,
       system: this.#system,
@@ -121,6 +153,14 @@ export class App extends EventEmitter<AppEvents> {
    * once the broker confirmed. Publishes in the same tick travel as one batch.
    */
   publish<T>(definition: MessageDefinition<T>, value: T, options: PublishOptions = {}): Promise<string> {
+    return this.publishReceipt(definition, value, options).then((receipt) => receipt.id);
+  }
+
+  /**
+   * As {@link publish}, resolving with `{ id, status }`: `confirmed` once the broker holds it, or
+   * `spooled` once it is fsynced to the app's spool (only with the `spool` option).
+   */
+  publishReceipt<T>(definition: MessageDefinition<T>, value: T, options: PublishOptions = {}): Promise<PublishReceipt> {
     if (this.#closing) return Promise.reject(new ConveyorError('ERR_CLOSED', 'app is closing'));
     let message: OutgoingMessage;
     try {
@@ -132,16 +172,38 @@ export class App extends EventEmitter<AppEvents> {
     const topic = definition.topic;
     const end = publishSpan(this.#system, topic, [message]);
     return this.#publisher.publish(topic, message).then(
-      () => {
+      (status) => {
         end();
-        this.#published.set(topic, (this.#published.get(topic) ?? 0) + 1);
-        return id;
+        if (status === 'confirmed') this.#countPublished(topic, 1);
+        return { id, status };
       },
       (error: unknown) => {
         end(error);
         throw error;
       },
     );
+  }
+
+  /**
+   * Publishes already-encoded messages to `topic` as one batch (the gateway's way in): with a
+   * spool, resolves `spooled` when the broker could not confirm them.
+   */
+  publishEncoded(topic: string, messages: OutgoingMessage[]): Promise<PublishStatus> {
+    if (this.#closing) return Promise.reject(new ConveyorError('ERR_CLOSED', 'app is closing'));
+    return this.#publisher.sendOrSpool(topic, messages).then((status) => {
+      if (status === 'confirmed') this.#countPublished(topic, messages.length);
+      return status;
+    });
+  }
+
+  #countPublished(topic: string, count: number): void {
+    this.#published.set(topic, (this.#published.get(topic) ?? 0) + count);
+  }
+
+  /** What the spool holds (undefined without one). */
+  spoolStats(): { depth: number; bytes: number; maxBytes: number } | undefined {
+    const spool = this.#spool;
+    return spool && { depth: spool.depth, bytes: spool.bytes, maxBytes: spool.maxBytes };
   }
 
   /** Publishes many values of one kind as one batch; resolves with their ids once all are confirmed. */
@@ -155,10 +217,10 @@ export class App extends EventEmitter<AppEvents> {
     }
     const topic = definition.topic;
     const end = publishSpan(this.#system, topic, messages);
-    return this.#publisher.send(topic, messages).then(
-      () => {
+    return this.#publisher.sendOrSpool(topic, messages).then(
+      (status) => {
         end();
-        this.#published.set(topic, (this.#published.get(topic) ?? 0) + messages.length);
+        if (status === 'confirmed') this.#countPublished(topic, messages.length);
         return messages.map((m) => m.id!);
       },
       (error: unknown) => {
@@ -255,6 +317,19 @@ export class App extends EventEmitter<AppEvents> {
 
   async #finish(): Promise<void> {
     await this.#publisher.drain();
+    if (this.#spool) {
+      // One deadline's chance to hand the backlog over; what is left stays on disk for the next start.
+      // A forced close does not wait: the backlog is safe on disk either way.
+      const timeout = this.#forced ? 0 : this.#publisher.timeoutMs === Number.POSITIVE_INFINITY ? 10_000 : this.#publisher.timeoutMs;
+      const empty = await this.#spool.drained(timeout);
+      await this.#spool.close();
+      if (!empty) {
+        this.emit('warning', {
+          error: new ConveyorError('ERR_NOT_CONFIRMED', `${this.#spool.depth} spooled message(s) left in ${this.#spool.dir}; re-published at the next start`),
+          where: 'shutdown',
+        });
+      }
+    }
     this.#deadLog?.flush();
     if (this.#transport && (this.#options.ownsTransport ?? !this.#options.transport)) {
       const transport = await this.#transport.catch(() => undefined);
@@ -304,4 +379,8 @@ export class App extends EventEmitter<AppEvents> {
       process.on('SIGTERM', onSignal);
     });
   }
+}
+
+function toError(value: unknown): Error {
+  return value instanceof Error ? value : new Error(String(value));
 }

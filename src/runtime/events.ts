@@ -20,4 +20,8 @@ export interface AppEvents {
   duplicate: [MessageEvent];
   /** Trouble outside a handler (subscription, dead-letter publish, shutdown). The app goes on. */
   warning: [{ error: Error; where: string }];
+  /** With the `spool` option: messages the broker could not confirm were fsynced to the spool; `error` says why. */
+  spooled: [{ topic: string; count: number; error: Error }];
+  /** With the `spool` option: spooled messages reached the broker. */
+  replayed: [{ topic: string; count: number }];
 }

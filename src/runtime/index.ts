@@ -1,4 +1,4 @@
-export { App, type AppOptions, app } from './app.ts';
+export { App, type AppOptions, app, type PublishReceipt } from './app.ts';
 export { backoffDelay, type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 export { type BatchContext, type BatchHandler, type BatchMessage, BatchConsumer, isOutage } from './batch-consumer.ts';
 export { Consumer, type ConsumerStats } from './consumer.ts';
@@ -10,3 +10,4 @@ export { dedup } from './middleware/dedup.ts';
 export { retry } from './middleware/retry.ts';
 export type { BatchOptions, ConsumeBatchOptions, ConsumeOptions, RetryConfig } from './options.ts';
 export type { Context, Handler, MessageHandler, Middleware, PublishOptions, Work } from './types.ts';
+export type { PublishStatus, SpoolOptions } from './spool.ts';

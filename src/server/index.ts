@@ -16,7 +16,10 @@ import { createHttpServer, type MountedHandler } from './http/server.ts';
 import { type LookupdRegistration, registerWithLookupd } from './lookupd/index.ts';
 import { type ProtocolLimits, parseHostPort, resolveLimits } from './options.ts';
 import type { ClientState } from './tcp/client.ts';
+import { type BrokerAuthOptions, resolveAuth } from './tcp/auth.ts';
+import type { Security } from './tcp/commands.ts';
 import { TcpServer } from './tcp/server.ts';
+import { type BrokerTlsOptions, resolveTls } from './tcp/tls.ts';
 
 export interface BrokerOptions extends Partial<ProtocolLimits> {
   /**
@@ -42,6 +45,15 @@ export interface BrokerOptions extends Partial<ProtocolLimits> {
   lookupdPingIntervalMs?: number;
   /** Where the broker reports what it cannot do itself (a lookupd it cannot reach). @default nowhere */
   log?: (line: string) => void;
+  /**
+   * TLS as nsqd: TCP clients upgrade after IDENTIFY `tls_v1`, and the HTTP API is served as HTTPS
+   * with the same certificate. @default none (plain TCP and HTTP)
+   */
+  tls?: BrokerTlsOptions;
+  /** AUTH as nsqd --auth-http-address: clients must AUTH, and PUB/SUB are authorized per topic/channel. @default none */
+  auth?: BrokerAuthOptions;
+  /** Require `Authorization: Bearer <token>` on every HTTP API route but /ping. @default none */
+  httpToken?: string;
 }
 
 export interface Broker {
@@ -68,7 +80,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   else engine = defaultEngine(options, limits);
 
   const startTime = Date.now();
-  const tcpServer = new TcpServer(engine, limits);
+  let security: Security;
+  try {
+    security = { tls: resolveTls(options.tls), auth: resolveAuth(options.auth), log: options.log };
+  } catch (error) {
+    if (ownsEngine) await engine.close();
+    throw error;
+  }
+  const tcpServer = new TcpServer(engine, limits, security);
   let tcpAddress = '';
   let httpAddress = '';
   const mounts: MountedHandler[] = [];
@@ -81,6 +100,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     mounts,
     tcpAddress: () => tcpAddress,
     httpAddress: () => httpAddress,
+    tls: security.tls?.options,
+    token: options.httpToken,
   });
   try {
     tcpAddress = await tcpServer.listen(tcp.host, tcp.port);
@@ -159,3 +180,5 @@ function defaultEngine(options: BrokerOptions, limits: ProtocolLimits): ServerEn
 export { type ProtocolLimits, DEFAULT_LIMITS, SERVER_VERSION } from './options.ts';
 export type { ServerEngine, ServerTopic, ServerChannel } from './engine.ts';
 export type { MountedHandler } from './http/server.ts';
+export type { BrokerAuthOptions } from './tcp/auth.ts';
+export type { BrokerTlsOptions } from './tcp/tls.ts';

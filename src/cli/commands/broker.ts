@@ -3,6 +3,7 @@
  * running nsqd. Runs until SIGINT or SIGTERM, then closes gracefully (clients flushed, engine
  * closed, the disk queue synced).
  */
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
@@ -37,6 +38,18 @@ const USAGE = `usage: conveyor broker [options]
   --no-dashboard           do not serve the dashboard at http://HTTP/dashboard/
   --dashboard-token TOKEN  the dashboard's API wants Authorization: Bearer TOKEN
   --dashboard-read-only    the dashboard shows, and changes nothing
+  --tls-cert FILE          PEM certificate: clients may upgrade to TLS after IDENTIFY
+                           (as nsqd), and the HTTP API is served as HTTPS
+  --tls-key FILE           PEM private key for --tls-cert
+  --tls-required           refuse every command but IDENTIFY until the client upgraded to TLS
+  --tls-client-auth-policy require|require-verify
+                           ask TLS clients for a certificate (require-verify: checked against
+                           --tls-root-ca-file); its CN goes to the auth server as common_name
+  --tls-root-ca-file FILE  PEM CA certificates client certificates must chain to
+  --auth-http-address H:P  auth server asked for every AUTH secret (GET /auth?...), as nsqd;
+                           repeat for more than one
+  --http-token TOKEN       require "Authorization: Bearer TOKEN" on the HTTP API (not /ping);
+                           also read from CONVEYOR_HTTP_TOKEN
   -h, --help               this text
 `;
 
@@ -77,6 +90,13 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         'no-dashboard': { type: 'boolean' },
         'dashboard-token': { type: 'string' },
         'dashboard-read-only': { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'tls-required': { type: 'boolean' },
+        'tls-client-auth-policy': { type: 'string' },
+        'tls-root-ca-file': { type: 'string' },
+        'auth-http-address': { type: 'string', multiple: true },
+        'http-token': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -106,6 +126,34 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
   }
   if (values.memory && values['data-dir'] !== undefined) problems.push('--memory and --data-dir exclude each other');
   if (values.memory && values.durable) problems.push('--durable needs the disk: drop --memory');
+  const certFile = values['tls-cert'] as string | undefined;
+  const keyFile = values['tls-key'] as string | undefined;
+  if ((certFile === undefined) !== (keyFile === undefined)) problems.push('--tls-cert and --tls-key go together');
+  if (values['tls-required'] && certFile === undefined) problems.push('--tls-required needs --tls-cert and --tls-key');
+  const policy = values['tls-client-auth-policy'] as string | undefined;
+  const rootCaFile = values['tls-root-ca-file'] as string | undefined;
+  if (policy !== undefined && policy !== 'require' && policy !== 'require-verify') {
+    problems.push(`--tls-client-auth-policy: expected require or require-verify, got ${JSON.stringify(policy)}`);
+  }
+  if ((policy !== undefined || rootCaFile !== undefined) && certFile === undefined) problems.push('--tls-client-auth-policy/--tls-root-ca-file need --tls-cert and --tls-key');
+  if (policy === 'require-verify' && rootCaFile === undefined) problems.push('--tls-client-auth-policy require-verify needs --tls-root-ca-file');
+  if (certFile !== undefined && keyFile !== undefined) {
+    try {
+      options.tls = {
+        cert: readFileSync(certFile),
+        key: readFileSync(keyFile),
+        required: values['tls-required'] === true,
+        ...(policy === 'require' || policy === 'require-verify' ? { clientAuthPolicy: policy } : {}),
+        ...(rootCaFile === undefined ? {} : { rootCa: readFileSync(rootCaFile) }),
+      };
+    } catch (cause) {
+      problems.push(`--tls-cert/--tls-key/--tls-root-ca-file: ${(cause as Error).message}`);
+    }
+  }
+  const authAddresses = values['auth-http-address'] as string[] | undefined;
+  if (authAddresses !== undefined) options.auth = { httpAddresses: authAddresses };
+  const token = (values['http-token'] as string | undefined) ?? process.env.CONVEYOR_HTTP_TOKEN;
+  if (token !== undefined && token !== '') options.httpToken = token;
   const dataDir = values.memory ? undefined : ((values['data-dir'] as string | undefined) ?? DEFAULT_DATA_DIR);
   if (problems.length > 0) {
     err(`conveyor broker: ${problems.join('; ')}\n\n${USAGE}`);
@@ -129,11 +177,16 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     const broker = await startBroker(options);
     disk?.restore(broker.engine);
     out(`tcp ${broker.tcpAddress}`);
-    out(`http ${broker.httpAddress}`);
+    out(`${options.tls ? 'https' : 'http'} ${broker.httpAddress}`);
+    if (options.tls) out(`tls ${options.tls.required ? 'required' : 'offered (IDENTIFY tls_v1)'}`);
+    if (options.auth) out(`auth ${options.auth.httpAddresses.join(', ')}`);
+    const { note, warnings } = exposure(broker.tcpAddress, broker.httpAddress, options);
+    if (note) out(note);
+    for (const line of warnings) log.warn(line);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
     for (const address of options.lookupdTcpAddresses ?? []) out(`lookupd ${address}`);
     const board = values['no-dashboard'] ? undefined : await mountDashboard(broker, values);
-    if (board) out(`dashboard http://${broker.httpAddress}${board.prefix}/`);
+    if (board) out(`dashboard ${options.tls ? 'https' : 'http'}://${broker.httpAddress}${board.prefix}/`);
     log.info('listening', { tcp: broker.tcpAddress, http: broker.httpAddress, data: dataDir ?? null, durable: values.durable === true });
     await stopped(io.stop);
     log.info('stopping');
@@ -146,6 +199,22 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     err(`conveyor broker: ${(cause as Error).message}`);
     return 1;
   }
+}
+
+/**
+ * What the operator should know about who can reach the broker: by default it listens on
+ * 127.0.0.1 only; bound wider without AUTH (or the HTTP API without a token) anyone on the
+ * network may publish and consume, which is said on stderr rather than refused (nsqd allows it).
+ */
+function exposure(tcp: string, http: string, options: BrokerOptions): { note?: string; warnings: string[] } {
+  const local = (address: string) => /^(127\.|\[::1\]|localhost)/.test(address);
+  const warnings: string[] = [];
+  if (local(tcp) && local(http)) {
+    return options.auth ? { warnings } : { note: 'access loopback only (no --auth-http-address); --tcp/--http 0.0.0.0:PORT serve other hosts', warnings };
+  }
+  if (!local(tcp) && !options.auth) warnings.push(`conveyor broker: warning: TCP ${tcp} is reachable from other hosts and no --auth-http-address is set: anyone there may publish and subscribe`);
+  if (!local(http) && !options.httpToken) warnings.push(`conveyor broker: warning: HTTP ${http} is reachable from other hosts without --http-token`);
+  return { warnings };
 }
 
 /**
@@ -178,7 +247,8 @@ async function mountDashboard(broker: Broker, values: Record<string, string | bo
   const { Engine } = await import('../../engine/engine.ts');
   if (!(broker.engine instanceof Engine)) return undefined;
   const { dashboard } = await import('../../dashboard/handler.ts');
-  const token = values['dashboard-token'] as string | undefined;
+  // A broker whose HTTP API wants a token protects its dashboard with the same one by default.
+  const token = (values['dashboard-token'] as string | undefined) ?? (values['http-token'] as string | undefined) ?? process.env.CONVEYOR_HTTP_TOKEN;
   const board = dashboard({
     engine: broker.engine,
     clients: () => broker.clients(),

@@ -5,7 +5,9 @@
  * limit is refused at once, and a body that grows past it is cut off.
  */
 import { bodyView } from '../bodies.ts';
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import { hostname } from 'node:os';
 import { isConveyorError } from '../../core/errors.ts';
 import type { EngineInput, ServerEngine, ServerTopic } from '../engine.ts';
@@ -35,6 +37,10 @@ export interface HttpContext {
   httpAddress(): string;
   /** Handlers mounted beside nsqd's API (the dashboard), asked first; each owns a path prefix. */
   mounts?: readonly MountedHandler[];
+  /** Serve HTTPS with this certificate and key (the broker's TLS). */
+  readonly tls?: { cert: string | Buffer; key: string | Buffer } | undefined;
+  /** Every route but /ping needs `Authorization: Bearer <token>`. */
+  readonly token?: string | undefined;
 }
 
 /** A request handler that takes the requests under its own prefix (`owns`). */
@@ -72,16 +78,27 @@ const ROUTES: Record<string, { method: string; handler: Handler; text?: boolean 
 };
 
 export function createHttpServer(ctx: HttpContext): Server {
+  // Digests of equal length, so timingSafeEqual neither throws on nor leaks a length difference.
+  const digest = (text: string) => createHash('sha256').update(text).digest();
+  const expected = ctx.token === undefined ? undefined : digest(`Bearer ${ctx.token}`);
+  const authorized = (given: string | undefined) => expected === undefined || timingSafeEqual(digest(given ?? ''), expected);
   const topics = () => {
     const s = ctx.engine.stats();
     return Array.isArray(s) ? s : s.topics;
   };
   const registry = registryOf(brokerFamilies(topics, () => [...ctx.clients()].length));
-  return createServer((req, res) => {
+  const listener = (req: IncomingMessage, res: ServerResponse) => {
+    // Mounted handlers (the dashboard) do their own auth: a browser's page load sends no bearer token.
     const mounted = ctx.mounts?.find((m) => m.owns(req.url ?? '/'));
     if (mounted) return mounted(req, res);
-    // Prometheus' text format, not nsqd's JSON: served beside the nsqd routes.
+    // Prometheus' text format, not nsqd's JSON: served beside the nsqd routes (behind the token too;
+    // Prometheus scrapes with `authorization: { credentials: ... }`).
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      if (!authorized(req.headers.authorization)) {
+        res.setHeader('www-authenticate', 'Bearer');
+        respondError(res, new HttpError(401, 'UNAUTHORIZED'));
+        return;
+      }
       registry.metrics().then(
         (text) => {
           res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
@@ -91,14 +108,20 @@ export function createHttpServer(ctx: HttpContext): Server {
       );
       return;
     }
-    handle(req, res, ctx).catch((err) => respondError(res, err));
-  });
+    handle(req, res, ctx, authorized).catch((err) => respondError(res, err));
+  };
+  return ctx.tls ? createHttpsServer({ cert: ctx.tls.cert, key: ctx.tls.key }, listener) : createServer(listener);
 }
 
-async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext): Promise<void> {
+async function handle(req: IncomingMessage, res: ServerResponse, ctx: HttpContext, authorized: (header: string | undefined) => boolean): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://localhost');
   const route = ROUTES[url.pathname];
   if (!route) throw new HttpError(404, 'NOT_FOUND');
+  // /ping stays open for health checks, as load balancers probe it without credentials.
+  if (url.pathname !== '/ping' && !authorized(req.headers.authorization)) {
+    res.setHeader('www-authenticate', 'Bearer');
+    throw new HttpError(401, 'UNAUTHORIZED');
+  }
   // nsqd's router answers HEAD for GET routes too.
   if (req.method !== route.method && !(route.method === 'GET' && req.method === 'HEAD')) {
     throw new HttpError(405, 'METHOD_NOT_ALLOWED');

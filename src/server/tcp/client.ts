@@ -4,6 +4,7 @@
  * handlers (commands.ts) read and change this state.
  */
 import type { ChannelConsumer } from '../engine.ts';
+import type { AuthState } from './auth.ts';
 import { DEFAULT_OUTPUT_BUFFER_SIZE, DEFAULT_OUTPUT_BUFFER_TIMEOUT_MS, type ProtocolLimits } from '../options.ts';
 
 /** nsqd's client states, numbered as nsqd reports them in /stats. */
@@ -35,6 +36,15 @@ export class ClientState {
   messageCount = 0;
   finishCount = 0;
   requeueCount = 0;
+  /** Upgraded to TLS (IDENTIFY tls_v1), with what was negotiated. */
+  tls = false;
+  tlsVersion = '';
+  tlsCipherSuite = '';
+  /** The client certificate's subject CN (with a client auth policy), sent to the auth server. */
+  tlsCommonName = '';
+  /** The AUTH secret and the auth server's last answer (refreshed once expired). */
+  authSecret: string | undefined;
+  auth: AuthState | undefined;
   /** Messages published per topic (nsqd's pub_counts); only producers have entries. */
   readonly pubCounts = new Map<string, number>();
 
@@ -52,7 +62,7 @@ export class ClientState {
     this.pubCounts.set(topic, (this.pubCounts.get(topic) ?? 0) + count);
   }
 
-  /** nsqd's ClientStats JSON (stats.go), TLS and compression always off here. */
+  /** nsqd's ClientStats JSON (stats.go); compression is always off here. */
   stats(): Record<string, unknown> {
     const out: Record<string, unknown> = {
       client_id: this.clientId,
@@ -70,12 +80,17 @@ export class ClientState {
       deflate: false,
       snappy: false,
       user_agent: this.userAgent,
-      tls: false,
-      tls_cipher_suite: '',
-      tls_version: '',
+      tls: this.tls,
+      tls_cipher_suite: this.tlsCipherSuite,
+      tls_version: this.tlsVersion,
       tls_negotiated_protocol: '',
       tls_negotiated_protocol_is_mutual: false,
     };
+    if (this.auth) {
+      out.authed = true;
+      out.auth_identity = this.auth.identity;
+      out.auth_identity_url = this.auth.identityUrl;
+    }
     if (this.pubCounts.size > 0) {
       out.pub_counts = [...this.pubCounts].map(([topic, count]) => ({ topic, count }));
     }

@@ -10,9 +10,19 @@ import type { ConsumerSink, EngineInput, ServerEngine } from '../engine.ts';
 import { isValidName } from '../../engine/names.ts';
 import { type ProtocolLimits, SERVER_VERSION } from '../options.ts';
 import { type ClientState, STATE_CLOSING, STATE_INIT, STATE_SUBSCRIBED } from './client.ts';
+import { type AuthState, type BrokerAuthOptions, isAllowed, queryAuth } from './auth.ts';
 import { type ClientError, fatal, nonFatal } from './errors.ts';
 import { CLOSE_WAIT_FRAME, encodeFrame, FRAME_RESPONSE, OK_FRAME } from './frames.ts';
 import { parseBase10 } from './parse.ts';
+import type { TlsSettings } from './tls.ts';
+
+/** What the broker was started with for TLS and AUTH (both optional, as on nsqd). */
+export interface Security {
+  readonly tls: TlsSettings | undefined;
+  readonly auth: Required<BrokerAuthOptions> | undefined;
+  /** Where what the client is not told goes (an auth server's failure), as nsqd logs it. */
+  readonly log?: ((line: string) => void) | undefined;
+}
 
 export type Reply = Buffer | Promise<Buffer> | undefined;
 
@@ -23,8 +33,20 @@ export interface CommandHost {
   readonly limits: ProtocolLimits;
   /** Where the channel pushes this client's messages (the connection). */
   readonly sink: ConsumerSink;
+  readonly security: Security;
   /** IDENTIFY changed the heartbeat interval: re-arm heartbeats and the read deadline. */
   identified(): void;
+  /** Sends `answer` in the clear, upgrades the socket to TLS, resolves with the first frame to send over it. */
+  upgradeTls(answer: Buffer): Promise<Buffer>;
+  /** The client's address and TLS state, for the auth server. */
+  remoteIp(): string;
+}
+
+/** nsqd's enforceTLSPolicy: with --tls-required, only IDENTIFY before the upgrade. */
+export function enforceTls(host: CommandHost, name: string): void {
+  if (host.security.tls?.required && !host.client.tls) {
+    throw fatal('E_INVALID', `cannot ${name} in current state (TLS required)`);
+  }
 }
 
 const MSG_ID_LENGTH = 16;
@@ -36,6 +58,7 @@ const MSG_ID_LENGTH = 16;
  */
 export function checkBeforeBody(host: CommandHost, params: string[]): number {
   const name = params[0]!;
+  if (name !== 'IDENTIFY') enforceTls(host, name);
   switch (name) {
     case 'PUB':
     case 'MPUB':
@@ -123,9 +146,10 @@ export function IDENTIFY(host: CommandHost, body: Buffer): Reply {
   const hostname = str('hostname') || str('long_id');
   const userAgent = str('user_agent');
   const negotiate = bool('feature_negotiation');
-  // TLS, snappy and deflate are asked for but never granted: the answer says false and the
-  // client carries on uncompressed and in the clear, as with an nsqd started without them.
-  for (const key of ['tls_v1', 'snappy', 'deflate']) bool(key);
+  // Snappy and deflate are asked for but never granted: the answer says false and the client
+  // carries on uncompressed, as with an nsqd started without them. TLS when the broker has a cert.
+  const wantsTls = bool('tls_v1');
+  for (const key of ['snappy', 'deflate']) bool(key);
   int('deflate_level');
 
   if (clientId) client.clientId = clientId;
@@ -142,29 +166,86 @@ export function IDENTIFY(host: CommandHost, body: Buffer): Reply {
   host.identified();
 
   if (!negotiate) return OK_FRAME;
-  return encodeFrame(
+  const tls = wantsTls && host.security.tls !== undefined && !client.tls;
+  const answer = encodeFrame(
     FRAME_RESPONSE,
     JSON.stringify({
       max_rdy_count: limits.maxRdyCount,
       version: SERVER_VERSION,
       max_msg_timeout: limits.maxMsgTimeoutMs,
       msg_timeout: client.msgTimeoutMs,
-      tls_v1: false,
+      tls_v1: tls,
       deflate: false,
       deflate_level: 0,
       max_deflate_level: 6,
       snappy: false,
       sample_rate: client.sampleRate,
-      auth_required: false,
+      auth_required: host.security.auth !== undefined,
       output_buffer_size: client.outputBufferSize,
       output_buffer_timeout: client.outputBufferTimeoutMs,
     }),
   );
+  return tls ? host.upgradeTls(answer) : answer;
 }
 
-/** Auth is never enabled here; nsqd without --auth-http-address answers exactly this. */
-export function AUTH(_host: CommandHost, _body: Buffer): Reply {
-  throw fatal('E_AUTH_DISABLED', 'AUTH disabled');
+/** AUTH <secret body>: asks the auth server, answers {identity, identity_url, permission_count}. */
+export function AUTH(host: CommandHost, body: Buffer): Reply {
+  const { client } = host;
+  if (client.auth && client.auth.authorizations.length > 0) throw fatal('E_INVALID', 'AUTH already set');
+  const auth = host.security.auth;
+  if (!auth) throw fatal('E_AUTH_DISABLED', 'AUTH disabled');
+  client.authSecret = body.toString('utf8');
+  return refreshAuth(host).then((state) => {
+    if (state.authorizations.length === 0) throw fatal('E_UNAUTHORIZED', 'AUTH no authorizations found');
+    return encodeFrame(
+      FRAME_RESPONSE,
+      JSON.stringify({ identity: state.identity, identity_url: state.identityUrl, permission_count: state.authorizations.length }),
+    );
+  });
+}
+
+/** Asks the auth server for the client's secret; its failure is logged, the client hears only "AUTH failed". */
+function refreshAuth(host: CommandHost): Promise<AuthState> {
+  const { client } = host;
+  return queryAuth(host.security.auth!, {
+    remoteIp: host.remoteIp(),
+    tls: client.tls,
+    commonName: client.tlsCommonName,
+    secret: client.authSecret ?? '',
+  }).then(
+    (state) => {
+      client.auth = state;
+      return state;
+    },
+    (err: unknown) => {
+      host.security.log?.(`[${client.remoteAddress}] AUTH failed ${(err as Error).message}`);
+      throw fatal('E_AUTH_FAILED', 'AUTH failed');
+    },
+  );
+}
+
+/**
+ * nsqd's CheckAuth before SUB/PUB/MPUB/DPUB: runs `then` at once when allowed by a live auth
+ * state, after asking the auth server again when it expired. A body the command needs must
+ * already be copied out of the read buffer, since `then` may run later.
+ */
+function authorized(host: CommandHost, command: string, topic: string, channel: string, then: () => Buffer | Promise<Buffer>): Reply {
+  if (!host.security.auth) return then();
+  const state = host.client.auth;
+  if (!state || state.authorizations.length === 0) throw fatal('E_AUTH_FIRST', `AUTH required before ${command}`);
+  const check = (s: AuthState) => {
+    if (!isAllowed(s, topic, channel)) {
+      throw fatal('E_UNAUTHORIZED', `AUTH failed for ${command} on ${JSON.stringify(topic)} ${JSON.stringify(channel)}`);
+    }
+  };
+  if (state.expires > Date.now()) {
+    check(state);
+    return then();
+  }
+  return refreshAuth(host).then((fresh) => {
+    check(fresh);
+    return then();
+  });
 }
 
 export function SUB(host: CommandHost, params: string[]): Reply {
@@ -178,12 +259,16 @@ export function SUB(host: CommandHost, params: string[]): Reply {
   if (!isValidName(channelName)) {
     throw fatal('E_BAD_CHANNEL', `SUB channel name ${JSON.stringify(channelName)} is not valid`);
   }
-  const channel = host.engine.topic(topicName).channel(channelName);
-  client.consumer = channel.subscribe(host.sink, { msgTimeoutMs: client.msgTimeoutMs });
-  client.topicName = topicName;
-  client.channelName = channelName;
-  client.state = STATE_SUBSCRIBED;
-  return OK_FRAME;
+  return authorized(host, 'SUB', topicName, channelName, () => {
+    // Asked again: the auth server may have answered after the client went away or re-subscribed.
+    if (client.state !== STATE_INIT) throw fatal('E_INVALID', 'cannot SUB in current state');
+    const channel = host.engine.topic(topicName).channel(channelName);
+    client.consumer = channel.subscribe(host.sink, { msgTimeoutMs: client.msgTimeoutMs });
+    client.topicName = topicName;
+    client.channelName = channelName;
+    client.state = STATE_SUBSCRIBED;
+    return OK_FRAME;
+  });
 }
 
 export function RDY(host: CommandHost, params: string[]): Reply {
@@ -285,12 +370,14 @@ export function NOP(_host: CommandHost, _params: string[]): Reply {
 }
 
 export function PUB(host: CommandHost, params: string[], body: Buffer): Reply {
-  return publish(host, 'PUB', params[1]!, [{ body: bodyCopy(body) }], 'E_PUB_FAILED');
+  const inputs = [{ body: bodyCopy(body) }];
+  return authorized(host, 'PUB', params[1]!, '', () => publish(host, 'PUB', params[1]!, inputs, 'E_PUB_FAILED'));
 }
 
 export function DPUB(host: CommandHost, params: string[], body: Buffer): Reply {
   const delayMs = dpubDelay(host, params[2]!);
-  return publish(host, 'DPUB', params[1]!, [{ body: bodyCopy(body), delayMs }], 'E_DPUB_FAILED');
+  const inputs = [{ body: bodyCopy(body), delayMs }];
+  return authorized(host, 'DPUB', params[1]!, '', () => publish(host, 'DPUB', params[1]!, inputs, 'E_DPUB_FAILED'));
 }
 
 /**
@@ -318,7 +405,7 @@ export function MPUB(host: CommandHost, params: string[], body: Buffer): Reply {
     at += size;
   }
   if (at !== block.length) throw fatal('E_BAD_BODY', `MPUB body has ${block.length - at} bytes after message ${count}`);
-  return publish(host, 'MPUB', params[1]!, inputs, 'E_MPUB_FAILED');
+  return authorized(host, 'MPUB', params[1]!, '', () => publish(host, 'MPUB', params[1]!, inputs, 'E_MPUB_FAILED'));
 }
 
 function publish(
@@ -327,7 +414,7 @@ function publish(
   topicName: string,
   inputs: EngineInput[],
   failure: 'E_PUB_FAILED' | 'E_MPUB_FAILED' | 'E_DPUB_FAILED',
-): Reply {
+): Promise<Buffer> {
   let synced: Promise<void>;
   try {
     const topic = host.engine.topic(topicName);

@@ -25,6 +25,7 @@ import {
   checkBeforeBody,
   checkBodyLength,
   DPUB,
+  enforceTls,
   FIN,
   finishAt,
   IDENTIFY,
@@ -34,17 +35,20 @@ import {
   RDY,
   REQ,
   type Reply,
+  type Security,
   SUB,
   TOUCH,
 } from './commands.ts';
 import { ClientError, fatal } from './errors.ts';
-import { encodeFrame, FRAME_ERROR, HEARTBEAT_FRAME, MESSAGE_FRAME_OVERHEAD, writeMessageFrame } from './frames.ts';
+import { encodeFrame, FRAME_ERROR, OK_FRAME, HEARTBEAT_FRAME, MESSAGE_FRAME_OVERHEAD, writeMessageFrame } from './frames.ts';
 import { findLineEnd, hasBody, MAX_LINE, splitParams } from './parse.ts';
+import { peerCommonName, upgradeSocket } from './tls.ts';
 
 /** What the server gives each connection. */
 export interface ConnectionContext {
   readonly engine: ServerEngine;
   readonly limits: ProtocolLimits;
+  readonly security: Security;
   onClose(connection: Connection): void;
 }
 
@@ -67,6 +71,7 @@ export class Connection implements CommandHost, ConsumerSink {
   readonly engine: ServerEngine;
   readonly limits: ProtocolLimits;
   readonly sink: ConsumerSink = this;
+  readonly security: Security;
 
   #socket: Socket;
   #ctx: ConnectionContext;
@@ -85,6 +90,8 @@ export class Connection implements CommandHost, ConsumerSink {
   #flushAt: number;
   #outLen = 0;
   #flushScheduled = false;
+  /** Between the IDENTIFY answer and the TLS handshake's end: nothing may be written (a heartbeat would break the handshake). */
+  #upgrading = false;
   #sampledOut: string[] = [];
 
   #heartbeat: NodeJS.Timeout | undefined;
@@ -96,15 +103,24 @@ export class Connection implements CommandHost, ConsumerSink {
     this.#ctx = ctx;
     this.engine = ctx.engine;
     this.limits = ctx.limits;
+    this.security = ctx.security;
     this.client = new ClientState(id, `${socket.remoteAddress}:${socket.remotePort}`, ctx.limits);
     this.#out = Buffer.allocUnsafe(MIN_OUT_CAPACITY);
     this.#flushAt = MIN_OUT_CAPACITY;
     socket.setNoDelay(true);
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', () => this.#terminate());
-    socket.on('close', () => this.#onClose());
+    this.#listen(socket);
     this.#armHeartbeat();
   }
+
+  #listen(socket: Socket): void {
+    socket.on('data', this.#dataListener);
+    socket.on('error', this.#errorListener);
+    socket.on('close', this.#closeListener);
+  }
+
+  #dataListener = (chunk: Buffer): void => this.#onData(chunk);
+  #errorListener = (): void => this.#terminate();
+  #closeListener = (): void => this.#onClose();
 
   /** Server shutdown: send what is buffered, then close. */
   close(): void {
@@ -156,6 +172,42 @@ export class Connection implements CommandHost, ConsumerSink {
     }
     this.#flushAt = this.client.outputBufferSize < DEFAULT_OUTPUT_BUFFER ? this.client.outputBufferSize : wanted;
     this.#armHeartbeat();
+  }
+
+  upgradeTls(answer: Buffer): Promise<Buffer> {
+    this.#writeFrame(answer);
+    this.#flush();
+    this.#upgrading = true;
+    const raw = this.#socket;
+    // The TLS socket takes over the raw one's reads; its events are the connection's from now on.
+    raw.off('data', this.#dataListener);
+    raw.off('error', this.#errorListener);
+    raw.off('close', this.#closeListener);
+    // Swallow a late error on the raw socket: the TLS socket reports it too.
+    raw.on('error', () => {});
+    return upgradeSocket(raw, this.security.tls!).then(
+      (secure) => {
+        this.#upgrading = false;
+        this.#socket = secure;
+        this.client.tls = true;
+        this.client.tlsVersion = secure.getProtocol() ?? '';
+        this.client.tlsCipherSuite = secure.getCipher()?.standardName ?? '';
+        this.client.tlsCommonName = peerCommonName(secure);
+        this.#listen(secure);
+        if (this.#ended) secure.destroy();
+        return OK_FRAME;
+      },
+      (err: unknown) => {
+        this.#terminate();
+        this.#onClose();
+        throw fatal('E_IDENTIFY_FAILED', `IDENTIFY failed ${(err as Error).message}`);
+      },
+    );
+  }
+
+  remoteIp(): string {
+    const ip = this.client.remoteAddress.replace(/:\d+$/, '');
+    return ip.startsWith('::ffff:') ? ip.slice(7) : ip;
   }
 
   // ---- reading ------------------------------------------------------------------------------
@@ -289,6 +341,7 @@ export class Connection implements CommandHost, ConsumerSink {
   }
 
   #exec(name: string, params: string[]): Reply {
+    enforceTls(this, name);
     switch (name) {
       case 'FIN':
         return FIN(this, params);
@@ -356,6 +409,8 @@ export class Connection implements CommandHost, ConsumerSink {
   // ---- writing ------------------------------------------------------------------------------
 
   #writeFrame(frame: Buffer): void {
+    // Only heartbeats can come while upgrading (IDENTIFY is before SUB); 64 KiB of them is a dead client.
+    if (this.#upgrading && this.#outLen + frame.length > this.#out.length) return;
     if (this.#outLen + frame.length > this.#out.length) {
       this.#flush();
       if (frame.length > this.#out.length) {
@@ -385,7 +440,7 @@ export class Connection implements CommandHost, ConsumerSink {
   };
 
   #flush(): void {
-    if (this.#outLen === 0) return;
+    if (this.#outLen === 0 || this.#upgrading) return;
     if (this.#socket.destroyed || this.#socket.writableEnded) {
       // The peer is gone but 'close' has not fired yet, so deliveries still come: drop what was
       // buffered (still in flight, requeued when the consumer closes) so the buffer has room.

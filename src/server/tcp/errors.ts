@@ -5,7 +5,7 @@
  * (ClientErr: only E_FIN_FAILED, E_REQ_FAILED and E_TOUCH_FAILED in nsqd's protocol_v2.go).
  */
 
-/** Every code this server sends (the subset of nsqd's that can happen without TLS and auth). */
+/** Every code this server sends (nsqd's, but E_IDENTIFY_FAILED only for a failed TLS upgrade). */
 export type ProtocolErrorCode =
   | 'E_INVALID'
   | 'E_BAD_BODY'
@@ -18,7 +18,11 @@ export type ProtocolErrorCode =
   | 'E_FIN_FAILED'
   | 'E_REQ_FAILED'
   | 'E_TOUCH_FAILED'
-  | 'E_AUTH_DISABLED';
+  | 'E_AUTH_DISABLED'
+  | 'E_AUTH_FAILED'
+  | 'E_AUTH_FIRST'
+  | 'E_UNAUTHORIZED'
+  | 'E_IDENTIFY_FAILED';
 
 export class ClientError extends Error {
   override name = 'ClientError';

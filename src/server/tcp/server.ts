@@ -5,6 +5,7 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import type { ServerEngine } from '../engine.ts';
 import type { ProtocolLimits } from '../options.ts';
+import type { Security } from './commands.ts';
 import { Connection } from './connection.ts';
 
 export class TcpServer {
@@ -12,10 +13,11 @@ export class TcpServer {
   readonly #connections = new Set<Connection>();
   #nextId = 0;
 
-  constructor(engine: ServerEngine, limits: ProtocolLimits) {
+  constructor(engine: ServerEngine, limits: ProtocolLimits, security: Security = { tls: undefined, auth: undefined }) {
     const ctx = {
       engine,
       limits,
+      security,
       onClose: (connection: Connection) => {
         this.#connections.delete(connection);
       },

@@ -1,4 +1,5 @@
-import { connect as netConnect, type Socket } from 'node:net';
+import { isIP, connect as netConnect, type Socket } from 'node:net';
+import { connect as tlsConnect } from 'node:tls';
 import { ConveyorError } from '../../core/errors.ts';
 import { CLS, decodeMessage, FRAME_ERROR, FRAME_MESSAGE, FRAME_RESPONSE, FrameReader, identifyCommand, MAGIC_V2, NOP, type WireMessage } from './wire.ts';
 
@@ -12,7 +13,26 @@ export interface IdentifyResponse {
   max_msg_size?: number;
   max_body_size?: number;
   auth_required?: boolean;
+  tls_v1?: boolean;
 }
+
+/** TLS and AUTH towards nsqd (`?tls=true&authSecret=...`, src/transports/nsq/options.ts). */
+export interface NsqSecurity {
+  /** Upgrade after IDENTIFY (tls_v1), as go-nsq and nsqjs do. */
+  tls?: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string };
+  /** Sent with AUTH when nsqd answers auth_required. */
+  authSecret?: string;
+}
+
+/** What nsqd's AUTH answered. */
+export interface AuthResponse {
+  identity?: string;
+  identity_url?: string;
+  permission_count?: number;
+}
+
+/** nsqd's answers that mean this client may not do that: retrying with the same secret cannot help. */
+const DENIED = new Set(['E_UNAUTHORIZED', 'E_AUTH_FIRST', 'E_AUTH_DISABLED']);
 
 export interface ConnectionHandlers {
   onMessage?(message: WireMessage, conn: NsqConnection): void;
@@ -28,6 +48,7 @@ export interface ConnectionOptions {
   /** Heartbeat interval asked of nsqd; the connection is dead after two are missed. */
   heartbeatIntervalMs: number;
   maxFrameBytes: number;
+  security?: NsqSecurity;
 }
 
 /** Non-fatal errors: nsqd keeps the connection and the command they answer expected no response. */
@@ -47,6 +68,8 @@ interface Pending {
 export class NsqConnection {
   readonly address: string;
   identity: IdentifyResponse = {};
+  /** nsqd's answer to AUTH, when it asked for one. */
+  auth: AuthResponse | undefined;
   #socket: Socket | undefined;
   #options: ConnectionOptions;
   #handlers: ConnectionHandlers;
@@ -90,11 +113,11 @@ export class NsqConnection {
       });
     });
     this.#alive = true;
-    socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', () => undefined); // 'close' follows and carries the news
-    socket.on('close', () => this.#lost(new ConveyorError('ERR_TRANSPORT', `nsq: connection to ${this.address} closed`)));
+    this.#listen(socket);
     socket.write(MAGIC_V2);
-    const answer = await this.command(identifyCommand(this.#options.identify));
+    const security = this.#options.security;
+    const identify = security?.tls ? { ...this.#options.identify, tls_v1: true } : this.#options.identify;
+    const answer = await this.command(identifyCommand(identify));
     const text = answer.toString('utf8');
     if (text !== 'OK') {
       try {
@@ -104,9 +127,30 @@ export class NsqConnection {
         throw new ConveyorError('ERR_PROTOCOL', `nsq: IDENTIFY answer from ${this.address} is not JSON: ${text.slice(0, 100)}`, { cause });
       }
     }
+    if (security?.tls) {
+      if (this.identity.tls_v1 !== true) {
+        this.destroy();
+        // Never carry on in the clear when TLS was asked for.
+        throw new ConveyorError('ERR_TRANSPORT', `nsq: ${this.address} does not offer TLS (start nsqd with --tls-cert/--tls-key), and ?tls=true asks for it`, {
+          retryable: false,
+        });
+      }
+      await this.#upgrade(security.tls);
+    }
     if (this.identity.auth_required) {
-      this.destroy();
-      throw new ConveyorError('ERR_TRANSPORT', `nsq: ${this.address} requires AUTH, which this client does not support`, { retryable: false });
+      if (security?.authSecret === undefined) {
+        this.destroy();
+        throw new ConveyorError('ERR_TRANSPORT', `nsq: ${this.address} requires AUTH: give the secret as ?authSecret=`, { retryable: false });
+      }
+      const reply = await this.command(authCommand(security.authSecret)).catch((err: unknown) => {
+        this.destroy();
+        throw err;
+      });
+      try {
+        this.auth = JSON.parse(reply.toString('utf8')) as AuthResponse;
+      } catch {
+        this.auth = {};
+      }
     }
     const hb = this.#options.heartbeatIntervalMs;
     if (hb > 0) {
@@ -116,6 +160,51 @@ export class NsqConnection {
       this.#watchdog.unref();
     }
     return this.identity;
+  }
+
+  #listen(socket: Socket): void {
+    socket.on('data', this.#dataListener);
+    socket.on('error', noop); // 'close' follows and carries the news
+    socket.on('close', this.#closeListener);
+  }
+
+  #dataListener = (chunk: Buffer): void => this.#onData(chunk);
+  #closeListener = (): void => this.#lost(new ConveyorError('ERR_TRANSPORT', `nsq: connection to ${this.address} closed`));
+
+  /**
+   * nsqd answered tls_v1: true, so the same socket becomes a TLS client socket (the client
+   * speaks first), and nsqd's OK is the first frame over TLS.
+   */
+  async #upgrade(options: NonNullable<NsqSecurity['tls']>): Promise<void> {
+    const raw = this.#socket!;
+    raw.off('data', this.#dataListener);
+    raw.off('close', this.#closeListener);
+    const { host } = this.#options;
+    const secure = tlsConnect({
+      socket: raw,
+      ca: options.ca,
+      cert: options.cert,
+      key: options.key,
+      rejectUnauthorized: options.rejectUnauthorized,
+      servername: options.servername ?? (isIP(host) ? undefined : host),
+    });
+    this.#socket = secure;
+    const ok = new Promise<Buffer>((resolve, reject) => this.#pending.push({ resolve, reject }));
+    this.#listen(secure);
+    try {
+      await new Promise<void>((resolve, reject) => {
+        secure.once('secureConnect', resolve);
+        secure.once('error', (cause) =>
+          reject(new ConveyorError('ERR_TRANSPORT', `nsq: TLS with ${this.address} failed: ${cause.message}`, { cause, retryable: false })),
+        );
+      });
+      const answer = await ok;
+      if (answer.toString('utf8') !== 'OK') throw new ConveyorError('ERR_PROTOCOL', `nsq: ${this.address} answered ${answer.toString('utf8').slice(0, 100)} after the TLS upgrade`);
+    } catch (err) {
+      ok.catch(noop);
+      this.destroy();
+      throw err;
+    }
   }
 
   /** Sends a command that nsqd answers (IDENTIFY, SUB, PUB, MPUB, DPUB, CLS). */
@@ -176,7 +265,7 @@ export class NsqConnection {
       if (NON_FATAL.has(code)) return; // a late FIN/REQ/TOUCH: the message timed out and went back
       const err = new ConveyorError('ERR_TRANSPORT', `nsq: ${this.address} answered ${text}`, {
         details: { nsqCode: code },
-        retryable: code !== 'E_BAD_TOPIC' && code !== 'E_BAD_CHANNEL' && code !== 'E_BAD_MESSAGE' && code !== 'E_BAD_BODY',
+        retryable: code !== 'E_BAD_TOPIC' && code !== 'E_BAD_CHANNEL' && code !== 'E_BAD_MESSAGE' && code !== 'E_BAD_BODY' && !DENIED.has(code),
       });
       const pending = this.#pending.shift();
       if (pending) pending.reject(err);
@@ -216,6 +305,18 @@ export class NsqConnection {
     for (const p of this.#pending.splice(0)) p.reject(new ConveyorError('ERR_CLOSED', `nsq: connection to ${this.address} closed`));
     this.#socket?.destroy();
   }
+}
+
+function noop(): void {}
+
+/** AUTH\n [4-byte size][secret] */
+function authCommand(secret: string): Buffer {
+  const body = Buffer.from(secret, 'utf8');
+  const out = Buffer.allocUnsafe(5 + 4 + body.length);
+  out.write('AUTH\n', 0, 'latin1');
+  out.writeUInt32BE(body.length, 5);
+  body.copy(out, 9);
+  return out;
 }
 
 function uncork(conn: NsqConnection): void {

@@ -1,4 +1,6 @@
+import { readFileSync } from 'node:fs';
 import { ConveyorError } from '../../core/errors.ts';
+import type { NsqSecurity } from './connection.ts';
 import { type ParsedUrl, queryBool } from '../../core/url.ts';
 
 /**
@@ -43,6 +45,14 @@ export interface NsqOptions {
    * codec as version 1, and dead-letter reasons travel only in the logs. @default true
    */
   envelope: boolean;
+  /**
+   * `?tls=true`: upgrade every nsqd connection to TLS after IDENTIFY, as nsqd negotiates it (same
+   * port, no separate scheme); `?tlsCa=/path/ca.pem` trusts that CA besides the system's,
+   * `?tlsVerify=false` skips certificate checks (testing only), `?tlsCert=&tlsKey=` (PEM files)
+   * present a client certificate (nsqd --tls-client-auth-policy). `?authSecret=` is sent with AUTH
+   * when nsqd answers auth_required (URL-encode it). @default no TLS, no secret
+   */
+  security: NsqSecurity;
 }
 
 export interface HostPort {
@@ -65,7 +75,41 @@ export function defaultNsqOptions(): Omit<NsqOptions, 'nsqd' | 'lookupd'> {
     rdyRedistributeMs: 5_000,
     outputBufferTimeoutMs: 0,
     envelope: true,
+    security: {},
   };
+}
+
+function parseSecurity(params: URLSearchParams, bad: string[]): NsqSecurity {
+  const security: NsqSecurity = {};
+  const tls = queryBool(params, 'tls', false, bad);
+  const verify = queryBool(params, 'tlsVerify', true, bad);
+  const files = ['tlsCa', 'tlsCert', 'tlsKey'] as const;
+  if (!tls && (files.some((k) => params.has(k)) || params.has('tlsVerify'))) bad.push('tlsCa/tlsCert/tlsKey/tlsVerify: only with tls=true');
+  if (params.has('tlsCert') !== params.has('tlsKey')) bad.push('tlsCert and tlsKey go together');
+  if (tls) {
+    const read: Partial<Record<(typeof files)[number], Buffer>> = {};
+    for (const key of files) {
+      const path = params.get(key);
+      if (path === null) continue;
+      try {
+        read[key] = readFileSync(path);
+      } catch (err) {
+        bad.push(`${key}: cannot read ${JSON.stringify(path)}: ${(err as Error).message}`);
+      }
+    }
+    security.tls = {
+      rejectUnauthorized: verify,
+      ...(read.tlsCa ? { ca: read.tlsCa } : {}),
+      ...(read.tlsCert ? { cert: read.tlsCert } : {}),
+      ...(read.tlsKey ? { key: read.tlsKey } : {}),
+    };
+  }
+  const secret = params.get('authSecret');
+  if (secret !== null) {
+    if (secret === '') bad.push('authSecret: empty');
+    else security.authSecret = secret;
+  }
+  return security;
 }
 
 const INTS: Record<string, readonly [number, number]> = {
@@ -86,7 +130,7 @@ export function parseNsqOptions(parsed: ParsedUrl): NsqOptions {
   const bad: string[] = [];
   const out: NsqOptions = { ...defaultNsqOptions(), nsqd: [], lookupd: [] };
   const lookup = scheme === 'nsqlookup';
-  const known = new Set([...Object.keys(INTS), 'nsqd', 'envelope', ...(lookup ? ['lookupd'] : [])]);
+  const known = new Set([...Object.keys(INTS), 'nsqd', 'envelope', 'tls', 'tlsCa', 'tlsCert', 'tlsKey', 'tlsVerify', 'authSecret', ...(lookup ? ['lookupd'] : [])]);
   for (const key of params.keys()) if (!known.has(key)) bad.push(`${key}: unknown option`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
@@ -96,6 +140,7 @@ export function parseNsqOptions(parsed: ParsedUrl): NsqOptions {
     else bad.push(`${key}: expected an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
   }
   out.envelope = queryBool(params, 'envelope', true, bad);
+  out.security = parseSecurity(params, bad);
   const first = { host: url.hostname || '127.0.0.1', port: url.port ? Number(url.port) : lookup ? DEFAULT_LOOKUPD_PORT : DEFAULT_NSQD_PORT };
   (lookup ? out.lookupd : out.nsqd).push(first);
   for (const raw of params.getAll('nsqd')) addHostPort(out.nsqd, raw, DEFAULT_NSQD_PORT, 'nsqd', bad);

@@ -132,6 +132,7 @@ export class NsqPublisher {
           connectTimeoutMs: this.#options.connectTimeoutMs,
           heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
           maxFrameBytes: 1 << 20,
+          security: this.#options.security,
         },
         { onClose: () => undefined },
       );

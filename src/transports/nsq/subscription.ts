@@ -108,6 +108,7 @@ export class NsqSubscription implements Subscription {
         connectTimeoutMs: this.#options.connectTimeoutMs,
         heartbeatIntervalMs: this.#options.heartbeatIntervalMs,
         maxFrameBytes: this.#options.maxMsgSize + 64 + (1 << 16),
+        security: this.#options.security,
       },
       {
         onMessage: (m, c) => this.#receive(link, c, m),
