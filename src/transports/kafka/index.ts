@@ -21,6 +21,11 @@
  *   `touch()` is a no-op (liveness is the member's heartbeat).
  * - `#ephemeral` topics/channels are ordinary ones named `…__ephemeral`.
  *
+ * Existing topics and groups (options.ts): `?bind.<topic>=<kafka topic>` names the topic as is,
+ * `?bind.<topic>:<channel>=<group id>` makes the channel that group; `?envelope=false` publishes
+ * bare records (the value alone, no headers). A record with no Conveyor headers (kafka-python,
+ * kcat) is read with the definition's codec as version 1, its id `<kafka topic>/<partition>/<offset>`.
+ *
  * @example
  * const transport = await connect('kafka://127.0.0.1:9092?partitions=6');
  */
@@ -33,7 +38,7 @@ import { loadOptional } from '../../core/optional.ts';
 import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { KafkaCluster } from './cluster.ts';
-import { checkName, groupId, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
+import { checkName, groupId, type KafkaOptions, parseKafkaOptions, retryTopic, topicName } from './options.ts';
 import { KafkaSubscription, PROP } from './subscription.ts';
 import { TopicMaker } from './topics.ts';
 
@@ -104,8 +109,8 @@ export class KafkaTransport implements Transport {
     return new KafkaTransport(kafka, producer, admin, cluster, options);
   }
 
-  #ensureTopic(name: string): Promise<void> {
-    return this.#topics.ensure(name);
+  #ensureTopic(name: string, bound = false): Promise<void> {
+    return this.#topics.ensure(name, bound);
   }
 
   /**
@@ -146,16 +151,17 @@ export class KafkaTransport implements Transport {
       }
     }
     if (messages.length === 0) return;
-    const name = kafkaTopic(topic);
+    const name = topicName(this.options, topic);
+    const bare = !this.options.envelope;
     const records = messages.map((m) => ({
       value: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-      headers: m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
+      headers: bare ? {} : m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
     }));
-    await this.#send(name, records);
+    await this.#send(name, records, this.options.topics.has(topic));
   }
 
-  async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>): Promise<void> {
-    const work = this.#ensureTopic(name).then(() => this.#producer.send({ topic: name, acks: -1, messages: records }));
+  async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>, bound = false): Promise<void> {
+    const work = this.#ensureTopic(name, bound).then(() => this.#producer.send({ topic: name, acks: -1, messages: records }));
     this.#pending.add(work);
     try {
       await work;
@@ -178,10 +184,10 @@ export class KafkaTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    const main = kafkaTopic(topic);
+    const main = topicName(this.options, topic);
     const retry = retryTopic(topic, channel);
-    await Promise.all([this.#ensureTopic(main), this.#ensureTopic(retry)]);
-    const group = groupId(topic, channel);
+    await Promise.all([this.#ensureTopic(main, this.options.topics.has(topic)), this.#ensureTopic(retry)]);
+    const group = groupId(topic, channel, this.options);
     try {
       await this.#fixStart(group, main);
     } catch (cause) {
