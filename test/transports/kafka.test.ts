@@ -253,4 +253,28 @@ describe('kafka:// against a broker', { skip: SKIP ?? false }, () => {
       return offsets!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0) === 1;
     }, `group ${group} committed past the record on ${native}`, 10_000, 100);
   });
+
+  test('start=earliest: a new channel reads the history already in the topic; the default starts at its end', async (t) => {
+    const writer = await open(t);
+    const earliest = await open(t, '&start=earliest');
+    const topic = uniqueName('kafka');
+    await writer.publish(topic, [0, 1, 2].map((n) => ({ id: `old${n}`, body: enc(`${n}`) })));
+    const fromStart: string[] = [];
+    const fromEnd: string[] = [];
+    const [a, b] = await Promise.all([
+      earliest.subscribe(topic, 'history', { maxInFlight: 10 }, (d) => {
+        fromStart.push(d.id);
+        d.ack();
+      }),
+      writer.subscribe(topic, 'live', { maxInFlight: 10 }, (d) => {
+        fromEnd.push(d.id);
+        d.ack();
+      }),
+    ]);
+    t.after(() => Promise.all([a.close(), b.close()]));
+    await writer.publish(topic, [{ id: 'new', body: enc('3') }]);
+    await waitFor(() => fromStart.length >= 4 && fromEnd.length >= 1, 'history and the new record', 20_000);
+    assert.deepEqual([...fromStart].sort(), ['new', 'old0', 'old1', 'old2']);
+    assert.deepEqual(fromEnd, ['new']);
+  });
 });

@@ -115,7 +115,7 @@ export class KafkaTransport implements Transport {
 
   /**
    * Fixes a new channel's start: if the group has no committed offset on the topic, commits the
-   * topic's end offsets for it before any member joins. A channel then sees what is published
+   * topic's end offsets (its beginning with `?start=earliest`) for it before any member joins. A channel then sees what is published
    * after its first subscribe, and its records stay there (uncommitted) when its first member
    * closes before acking them; the next member resumes from that commit, not from the end.
    */
@@ -125,10 +125,11 @@ export class KafkaTransport implements Transport {
       const [committed] = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] });
       if (committed?.partitions.some((p) => Number(p.offset) >= 0)) return;
       const ends = await this.#admin.fetchTopicOffsets(topic);
+      const earliest = this.options.start === 'earliest';
       await this.#cluster.commit(
         group,
         topic,
-        ends.map((p) => ({ partition: p.partition, offset: p.high })),
+        ends.map((p) => ({ partition: p.partition, offset: earliest ? p.low : p.high })),
       );
     });
     const settled = work.catch(() => undefined);

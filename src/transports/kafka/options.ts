@@ -31,6 +31,14 @@ export interface KafkaOptions {
   /** `?retries=`: kafkajs retries of a failed request or connection (exponential backoff from 300 ms). @default 5 */
   retries: number;
   /**
+   * `?start=earliest`: where a new channel (a group with no committed offset on the topic) starts —
+   * `latest`, the topic's end (it sees what is published after its first subscribe, as on every
+   * engine), or `earliest`, the topic's beginning (its whole retained history: Kafka's
+   * `auto.offset.reset=earliest`, for a Conveyor channel reading a topic that already exists).
+   * A group with commits resumes from them either way. @default 'latest'
+   */
+  start: 'latest' | 'earliest';
+  /**
    * `?envelope=false`: publish bare records — the body as the value, no record headers at all
    * (no `conveyor-id`, `content-type`, ...) — for consumers that know nothing of Conveyor.
    * Retry copies still carry Conveyor's headers (attempts and id must survive). @default true
@@ -63,6 +71,7 @@ export function defaultKafkaOptions(): Omit<KafkaOptions, 'brokers' | 'ssl' | 's
     requestTimeoutMs: 30_000,
     retries: 5,
     envelope: true,
+    start: 'latest',
   };
 }
 
@@ -86,12 +95,15 @@ export function parseKafkaOptions(parsed: ParsedUrl): KafkaOptions {
   const topics = new Map<string, string>();
   const groups = new Map<string, string>();
   const out: KafkaOptions = { ...defaultKafkaOptions(), brokers: [], ssl: false, sasl: undefined, topics, groups };
-  const known = new Set([...Object.keys(INTS), 'brokers', 'ssl', 'sasl', 'envelope']);
+  const known = new Set([...Object.keys(INTS), 'brokers', 'ssl', 'sasl', 'envelope', 'start']);
   for (const [key, value] of params) {
     if (key.startsWith(BIND)) readBinding(key, value, topics, groups, bad);
     else if (!known.has(key)) bad.push(`${key}: unknown option`);
   }
   out.envelope = queryBool(params, 'envelope', true, bad);
+  const start = params.get('start');
+  if (start === 'latest' || start === 'earliest') out.start = start;
+  else if (start !== null) bad.push(`start: expected latest or earliest, got ${JSON.stringify(start)}`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
     if (raw === null) continue;
