@@ -201,6 +201,7 @@ export class KafkaTransport implements Transport {
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
+      rebalanceTimeout: this.options.rebalanceTimeoutMs,
       allowAutoTopicCreation: false,
       // A short fetch long-poll: subscribe() waits for the first fetch (see below), and an idle
       // channel notices new records within this time.
@@ -231,11 +232,12 @@ export class KafkaTransport implements Transport {
           resolve();
         });
       });
-      await consumer.run({ autoCommit: false, eachMessage: sub.eachMessage });
+      await sub.start();
       await Promise.race([
         joined,
         new Promise((_, reject) =>
-          setTimeout(() => reject(new Error(`no group join within ${this.options.sessionTimeoutMs} ms`)), this.options.sessionTimeoutMs).unref(),
+          // Joining an active group waits for every member to rejoin: up to the rebalance timeout.
+          setTimeout(() => reject(new Error(`no group join within ${this.options.rebalanceTimeoutMs} ms`)), this.options.rebalanceTimeoutMs).unref(),
         ),
       ]);
     } catch (cause) {

@@ -20,6 +20,11 @@ export interface KafkaOptions {
   sessionTimeoutMs: number;
   /** `?heartbeatIntervalMs=`: consumer heartbeat, in ms. @default 3000 */
   heartbeatIntervalMs: number;
+  /**
+   * `?rebalanceTimeoutMs=`: how long the group waits for its members to rejoin in a rebalance, in ms
+   * (Kafka's rebalance timeout); also how long subscribe() waits to join and fetch. @default 60000
+   */
+  rebalanceTimeoutMs: number;
   /** `?commitIntervalMs=`: how often acked watermarks are committed, in ms (also on rebalance and close). @default 1000 */
   commitIntervalMs: number;
   /** `?maxMessageBytes=`: largest body accepted (the broker's message.max.bytes, less headers). @default 1000000 */
@@ -65,6 +70,7 @@ export function defaultKafkaOptions(): Omit<KafkaOptions, 'brokers' | 'ssl' | 's
     replicationFactor: -1,
     sessionTimeoutMs: 30_000,
     heartbeatIntervalMs: 3_000,
+    rebalanceTimeoutMs: 60_000,
     commitIntervalMs: 1_000,
     maxMessageBytes: 1_000_000,
     connectTimeoutMs: 5_000,
@@ -80,6 +86,7 @@ const INTS: Record<string, readonly [number, number]> = {
   replicationFactor: [-1, 100],
   sessionTimeoutMs: [1_000, 3_600_000],
   heartbeatIntervalMs: [100, 600_000],
+  rebalanceTimeoutMs: [1_000, 3_600_000],
   commitIntervalMs: [10, 600_000],
   maxMessageBytes: [1, 1 << 30],
   connectTimeoutMs: [1, 600_000],
