@@ -72,12 +72,21 @@ describe('kafka:// options', () => {
     assert.equal(topicName(o, 'other'), 'other');
     assert.equal(groupId('events', 'archive', o), 'consumers');
     assert.equal(groupId('events', 'counts', o), 'events:counts');
-    assert.equal(parseKafkaOptions(parseTransportUrl('kafka://b1')).envelope, true);
+    const defaults = parseKafkaOptions(parseTransportUrl('kafka://b1'));
+    assert.equal(defaults.envelope, true);
+    assert.equal(defaults.start, 'latest');
+    assert.equal(defaults.rebalanceTimeoutMs, 60_000);
+    assert.equal(parseKafkaOptions(parseTransportUrl('kafka://b1?start=earliest')).start, 'earliest');
     assert.throws(
-      () => parseKafkaOptions(parseTransportUrl('kafka://b1?bind.=x&bind.a:=x&bind.a:b:c=x&bind.a=b%20c&bind.b=conveyor-retry.1.x.y&envelope=maybe')),
+      () =>
+        parseKafkaOptions(
+          parseTransportUrl('kafka://b1?bind.=x&bind.a:=x&bind.a:b:c=x&bind.a=b%20c&bind.b=conveyor-retry.1.x.y&envelope=maybe&start=soon&rebalanceTimeoutMs=5'),
+        ),
       (err: ConveyorError) =>
         err.code === 'ERR_BAD_OPTIONS' &&
-        ['bind.:', 'bind.a::', 'bind.a:b:c:', 'bind.a:', 'bind.b:', 'envelope:'].every((k) => (err.details!.bad as string[]).some((b) => b.startsWith(k))),
+        ['bind.:', 'bind.a::', 'bind.a:b:c:', 'bind.a:', 'bind.b:', 'envelope:', 'start:', 'rebalanceTimeoutMs:'].every((k) =>
+          (err.details!.bad as string[]).some((b) => b.startsWith(k)),
+        ),
     );
   });
 

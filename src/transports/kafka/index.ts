@@ -22,7 +22,8 @@
  * - `#ephemeral` topics/channels are ordinary ones named `…__ephemeral`.
  *
  * Existing topics and groups (options.ts): `?bind.<topic>=<kafka topic>` names the topic as is,
- * `?bind.<topic>:<channel>=<group id>` makes the channel that group; `?envelope=false` publishes
+ * `?bind.<topic>:<channel>=<group id>` makes the channel that group, `?start=earliest` starts a new
+ * channel at the topic's beginning (its history) instead of its end; `?envelope=false` publishes
  * bare records (the value alone, no headers). A record with no Conveyor headers (kafka-python,
  * kcat) is read with the definition's codec as version 1, its id `<kafka topic>/<partition>/<offset>`.
  *
