@@ -90,6 +90,8 @@ function fmt(n: number): string {
  */
 export function save(name: string, intro = ''): void {
   const dir = join(dirname(fileURLToPath(import.meta.url)), 'results');
+  // bench/compare.ts reads every run's figures from here, whatever --record says.
+  if (process.env.CONVEYOR_BENCH_JSON) writeFileSync(process.env.CONVEYOR_BENCH_JSON, JSON.stringify(results));
   if (process.env.CONVEYOR_BENCH_RECORD !== '1') {
     console.log(`${name}: results not recorded (run with --record to write ${join('bench', 'results', `${name}.md`)})`);
     return;

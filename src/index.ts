@@ -12,7 +12,7 @@ export {
   PermanentError,
 } from './core/errors.ts';
 export { type Delivery, HEADER, type Headers, type OutgoingMessage } from './core/message.ts';
-export type { SubscribeOptions, Subscription, Transport, TransportFeatures } from './core/transport.ts';
+export type { Binding, SubscribeOptions, Subscription, Transport, TransportFeatures } from './core/transport.ts';
 export { type Codec, codecFor, codecs, cborCodec, type DecodeLimits, jsonCodec, msgpackCodec, rawCodec } from './core/codecs/index.ts';
 export { newId } from './core/id.ts';
 export { bytesMessage, defineMessage, type MessageDefinition, type MessageOptions } from './core/schema.ts';

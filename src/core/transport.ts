@@ -1,4 +1,5 @@
-import type { Delivery, OutgoingMessage } from './message.ts';
+import { ConveyorError } from './errors.ts';
+import { type Delivery, HEADER, type OutgoingMessage } from './message.ts';
 import type { ParsedUrl } from './url.ts';
 
 /**
@@ -45,6 +46,25 @@ export interface SubscribeOptions {
    * a per-subscription timeout ignore it (see `features.timeoutRedelivery`).
    */
   timeoutMs?: number;
+  /**
+   * Names that already exist on the engine, for this subscription only: the same value forms as
+   * the URL's `bind.<topic>=` and `bind.<topic>:<channel>=` (docs/interop.md has them per engine),
+   * and taking precedence over them. An engine with nothing to bind, or a form it does not read,
+   * rejects the subscribe with ERR_BAD_OPTIONS rather than ignore it.
+   * @default none (the URL's bindings, else Conveyor's own names)
+   */
+  bind?: Binding;
+}
+
+/**
+ * A subscription's binding to existing broker objects, e.g. `{ channel: 'mailbox' }` (amqp: consume
+ * queue `mailbox` as is) or `{ topic: 'ORDERS/orders.eu.>' }` (nats: that stream and filter).
+ */
+export interface Binding {
+  /** The topic's native name (amqp `<exchange>/<key>`, redis `<key>`, nats `<stream>/<subject>`, mqtt `<filter>`). */
+  topic?: string;
+  /** The channel's native source where the engine has one (amqp `<queue>`, nats `<durable consumer>`). */
+  channel?: string;
 }
 
 export interface Subscription {
@@ -79,12 +99,37 @@ export interface TransportFeatures {
   attemptsCounted: boolean;
   /** Largest body accepted, in bytes; larger ones are rejected with ERR_TOO_LARGE before sending. */
   maxMessageBytes: number;
+  /**
+   * `SubscribeOptions.bind` is read. Without it the runtime refuses a consumer's `bind`
+   * (ERR_BAD_OPTIONS) instead of letting an adapter that predates it ignore the binding.
+   * @default false
+   */
+  bind?: boolean;
 }
 
 /** Options every adapter accepts besides its URL. Adapter-specific ones go in the URL's query. */
 export interface ConnectOptions {
   /** Name reported to brokers that keep one (NSQ client_id, AMQP connection name, ...). */
   clientId?: string;
+}
+
+/**
+ * Whether `?envelope=false` sends this message bare. A dead letter never is: its reason
+ * (`conveyor-dead-*`) is the point of it, and its topic is Conveyor's own, not a foreign one.
+ */
+export function sendsBare(envelope: boolean, m: OutgoingMessage): boolean {
+  return !envelope && m.headers?.[HEADER.deadCode] === undefined;
+}
+
+/**
+ * For engines whose names are Conveyor's names (nsq, memory, embedded): a binding would be
+ * silently meaningless there, so it is refused.
+ */
+export function refuseBinding(kind: string, topic: string, channel: string, bind: Binding | undefined): void {
+  if (bind === undefined || (bind.topic === undefined && bind.channel === undefined)) return;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `${kind}:// subscribe ${topic}:${channel}: bind: ${kind}:// topics and channels have no other names to bind to`, {
+    details: { bind },
+  });
 }
 
 /** What an adapter module under src/transports/<engine>/index.ts exports. */

@@ -1,10 +1,12 @@
+import { CompactMemoryBackend } from './compact-backend.ts';
 import { Ring } from './ring.ts';
 import type { BackendQueue, EngineMessage } from './types.ts';
 
 const RESOLVED: Promise<void> = Promise.resolve();
 
 /**
- * The default backend: an unbounded in-memory FIFO behind the same interface as the disk queue.
+ * An unbounded in-memory FIFO of message objects behind the same interface as the disk queue (the
+ * default is CompactMemoryBackend, which packs them).
  * Past the high-water mark messages land here, so the engine's memory is bounded only when a
  * disk backend is configured; this one exists so that the engine needs no disk to run.
  */
@@ -78,6 +80,7 @@ export class DiscardBackend implements BackendQueue {
   }
 }
 
+/** The engine's default backend: packed slabs, not objects (see compact-backend.ts). */
 export function memoryBackendFactory(): BackendQueue {
-  return new MemoryBackend();
+  return new CompactMemoryBackend();
 }

@@ -3,7 +3,7 @@ import { IdGenerator } from './ids.ts';
 import { assertValidName } from './names.ts';
 import { type EngineOptions, type ResolvedEngineOptions, resolveEngineOptions } from './options.ts';
 import { Topic, type TopicContext } from './topic.ts';
-import type { TopicStats } from './types.ts';
+import type { TopicStats, TopologyEvent } from './types.ts';
 
 /**
  * The embedded broker: NSQ's topics and channels in one process (see types.ts for the contract).
@@ -25,6 +25,7 @@ export class Engine {
   #closed = false;
   #closing: Promise<void> | undefined;
   #consumerIds = 0;
+  #watchers = new Set<(event: TopologyEvent) => void>();
 
   constructor(options: EngineOptions = {}) {
     this.options = resolveEngineOptions(options);
@@ -39,6 +40,7 @@ export class Engine {
           process.emitWarning(`deleting ephemeral topic ${topic.name} failed: ${String(err)}`, 'ConveyorWarning');
         });
       },
+      changed: (event) => this.#notify(event),
     };
     this.#timer = setInterval(() => this.#scan(), this.options.scanIntervalMs);
     this.#timer.unref();
@@ -56,6 +58,7 @@ export class Engine {
     if (this.#closed) throw new ConveyorError('ERR_CLOSED', 'the engine is closed');
     const topic = new Topic(name, this.#context);
     this.#topics.set(name, topic);
+    this.#notify({ topic: name, removed: false });
     return topic;
   }
 
@@ -72,7 +75,9 @@ export class Engine {
     const topic = this.#topics.get(name);
     if (topic === undefined) return false;
     this.#topics.delete(name);
-    await topic.delete();
+    const deleted = topic.delete();
+    this.#notify({ topic: name, removed: true });
+    await deleted;
     return true;
   }
 
@@ -93,6 +98,26 @@ export class Engine {
     this.#topics.clear();
     this.#closing = Promise.all(topics.map((t) => t.close())).then(() => undefined);
     return this.#closing;
+  }
+
+  /**
+   * Calls `listener` for every topic and channel created or deleted from now on (not for what
+   * exists already: read topics() for that). Returns the function that stops it.
+   */
+  watch(listener: (event: TopologyEvent) => void): () => void {
+    this.#watchers.add(listener);
+    return () => this.#watchers.delete(listener);
+  }
+
+  #notify(event: TopologyEvent): void {
+    for (const listener of this.#watchers) {
+      // A watcher's failure is its own: the topology change has happened either way.
+      try {
+        listener(event);
+      } catch (err) {
+        process.emitWarning(`a topology watcher failed: ${String(err)}`, 'ConveyorWarning');
+      }
+    }
   }
 
   #scan(): void {

@@ -3,6 +3,7 @@
  * transports, the NSQ server, and applications that want the broker itself.
  */
 export { DiscardBackend, MemoryBackend } from './backend.ts';
+export { CompactMemoryBackend } from './compact-backend.ts';
 export type { Channel } from './channel.ts';
 export { Engine } from './engine.ts';
 export { isEphemeralName, isValidName } from './names.ts';

@@ -26,6 +26,11 @@ export class Ring<T> {
     this.#length++;
   }
 
+  /** The oldest item, left in place. */
+  peek(): T | undefined {
+    return this.#length > 0 ? this.#buf[this.#head] : undefined;
+  }
+
   shift(): T | undefined {
     if (this.#length === 0) return undefined;
     const at = this.#head;

@@ -6,7 +6,7 @@ import { Msg } from './message.ts';
 import { assertValidName, isEphemeralName } from './names.ts';
 import type { ResolvedEngineOptions } from './options.ts';
 import { MessageQueue } from './queue.ts';
-import type { EngineInput, EngineMessage, TopicStats } from './types.ts';
+import type { EngineInput, EngineMessage, TopicStats, TopologyEvent } from './types.ts';
 
 /** Most messages one pump moves from the topic queue to its channels before yielding. */
 const PUMP_BUDGET = 8192;
@@ -18,6 +18,8 @@ export interface TopicContext {
   nextConsumerId(): number;
   /** An `#ephemeral` topic lost its last channel: the engine deletes it. */
   idle(topic: Topic): void;
+  /** A channel of this topic came or went (see TopologyEvent). */
+  changed(event: TopologyEvent): void;
 }
 
 /**
@@ -145,6 +147,7 @@ export class Topic {
     const channel = new Channel(this.name, name, ephemeral, backend, this.#channelContext);
     this.#channels.set(name, channel);
     this.#list = [...this.#channels.values()];
+    this.#context.changed({ topic: this.name, channel: name, removed: false });
     if (this.#list.length === 1) this.#pump();
     return channel;
   }
@@ -163,6 +166,7 @@ export class Topic {
     if (channel === undefined) return false;
     this.#channels.delete(name);
     this.#list = [...this.#channels.values()];
+    this.#context.changed({ topic: this.name, channel: name, removed: true });
     if (this.ephemeral && this.#list.length === 0) this.#context.idle(this);
     await channel.delete();
     return true;
@@ -211,6 +215,7 @@ export class Topic {
     this.#moved = [];
     this.#settling.clear();
     this.#backendClosed = true;
+    for (const c of channels) this.#context.changed({ topic: this.name, channel: c.name, removed: true });
     await Promise.all([...channels.map((c) => c.delete()), this.#queue.backend.delete()]);
   }
 

@@ -131,6 +131,17 @@ export interface ChannelStats {
   dropped_count?: number;
 }
 
+/**
+ * A topic or channel came or went: what nsqd tells nsqlookupd (REGISTER / UNREGISTER), so that
+ * consumers that know only nsqlookupd find the broker. A deleted topic reports its channels first.
+ */
+export interface TopologyEvent {
+  readonly topic: string;
+  /** Absent for the topic itself. */
+  readonly channel?: string;
+  readonly removed: boolean;
+}
+
 export interface TopicStats {
   topic_name: string;
   depth: number;

@@ -28,9 +28,19 @@ import { cborCodec, DEFAULT_DECODE_LIMITS } from '../core/codecs/index.ts';
 import { isConveyorError, isRetryable } from '../core/errors.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
-import { consumerPrometheus, hasConsumerStats } from './consumer-metrics.ts';
 import { bodyType, HttpError, type ParseLimits, parse, readBody } from './body.ts';
+import { type AppMetricsSource, appFamilies, PROMETHEUS_CONTENT_TYPE, registryOf } from '../observability/metrics.ts';
+import { publishSpan, serverSpan } from '../observability/tracing.ts';
 import { Metrics } from './metrics.ts';
+
+/** An App (publishing through its transport) rather than a bare Transport: its consumers' figures join /stats and /metrics. */
+interface AppLike {
+  stats(): unknown[];
+  metricsSource(): AppMetricsSource;
+}
+function isApp(source: unknown): source is AppLike {
+  return typeof (source as { metricsSource?: unknown }).metricsSource === 'function';
+}
 
 export interface GatewayOptions {
   /** Where messages go: a transport, or anything with `transport()` (an App). */
@@ -90,6 +100,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
   // An App has publish() too (typed), so tell a Transport by its declared features.
   let transport: Transport | undefined = 'features' in source ? source : undefined;
   let concurrent = 0;
+  const registry = registryOf([...metrics.families(() => concurrent), ...(isApp(source) ? appFamilies(source.metricsSource()) : [])]);
 
   async function handlePost(req: IncomingMessage, res: ServerResponse, topic: string): Promise<void> {
     if (expectedAuth && !timingSafeEqual(digest(req.headers.authorization ?? ''), expectedAuth)) throw new HttpError(401, 'missing or wrong bearer token');
@@ -107,9 +118,12 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     concurrent++;
     try {
       transport ??= await (source as { transport(): Promise<Transport> }).transport();
+      const endSpan = publishSpan(transport.kind, topic, messages);
       try {
         await transport.publish(topic, messages);
+        endSpan();
       } catch (error) {
+        endSpan(error);
         if (isConveyorError(error) && !isRetryable(error)) throw new HttpError(400, error.message);
         res.setHeader('retry-after', retryAfter);
         throw new HttpError(503, `the broker did not confirm: ${(error as Error).message}`);
@@ -135,16 +149,21 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     const done = (status: number) => metrics.request(status, (performance.now() - started) / 1000);
     let route: Promise<void>;
     if (req.method === 'POST' && url.startsWith('/v1/topics/')) {
-      route = topicOf(url).then((topic) => handlePost(req, res, topic));
+      route = topicOf(url).then((topic) =>
+        serverSpan(`POST /v1/topics/{topic}`, req.headers, { 'http.request.method': 'POST', 'http.route': '/v1/topics/{topic}' }, () =>
+          handlePost(req, res, topic),
+        ),
+      );
     } else if (req.method === 'GET' && url === '/healthz') {
       route = Promise.resolve(send(res, 200, { status: 'ok' }));
     } else if (req.method === 'GET' && url === '/stats') {
-      const consumers = hasConsumerStats(source) ? { consumers: source.stats() } : {};
+      const consumers = isApp(source) ? { consumers: source.stats() } : {};
       route = Promise.resolve(options.extraStats?.()).then((extra) => send(res, 200, { ...metrics.snapshot(), concurrent, ...consumers, ...extra }));
     } else if (req.method === 'GET' && url === '/metrics') {
-      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
-      res.end(metrics.prometheus(concurrent) + (hasConsumerStats(source) ? consumerPrometheus(source.stats()) : ''));
-      route = Promise.resolve();
+      route = registry.metrics().then((text) => {
+        res.writeHead(200, { 'content-type': PROMETHEUS_CONTENT_TYPE });
+        res.end(text);
+      });
     } else route = Promise.reject(new HttpError(404, `no route for ${req.method} ${url}`));
     route.then(
       () => done(res.statusCode),

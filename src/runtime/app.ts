@@ -5,6 +5,8 @@ import { newId } from '../core/id.ts';
 import { HEADER, type OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Transport } from '../core/transport.ts';
+import { type AppMetricsSource, appFamilies, registryOf } from '../observability/metrics.ts';
+import { publishSpan } from '../observability/tracing.ts';
 import { type BatchHandler, BatchConsumer } from './batch-consumer.ts';
 import { type AppCore, Consumer, type ConsumerStats } from './consumer.ts';
 import { type DeadLetterLog, deadLetterLog } from './dead-letter-log.ts';
@@ -62,6 +64,9 @@ export class App extends EventEmitter<AppEvents> {
   #forced = false;
   /** Pending run() calls, told when a close starts (from a signal or from code). */
   readonly #runners = new Set<() => void>();
+  readonly #published = new Map<string, number>();
+  readonly #system: string;
+  #registry: ReturnType<typeof registryOf> | undefined;
 
   constructor(options: AppOptions = {}) {
     super();
@@ -69,6 +74,7 @@ export class App extends EventEmitter<AppEvents> {
     if (options.url !== undefined && options.transport !== undefined) {
       throw new ConveyorError('ERR_BAD_OPTIONS', 'app: give either url or transport, not both');
     }
+    this.#system = options.transport?.kind ?? /^([a-z][a-z0-9+.-]*):/i.exec(options.url ?? 'memory://')?.[1]?.toLowerCase() ?? 'memory';
     this.#publisher = new Publisher(() => this.transport(), resolvePublishTimeout(options.publishTimeoutMs));
     this.#core = {
       transport: () => this.transport(),
@@ -76,6 +82,7 @@ export class App extends EventEmitter<AppEvents> {
       publishRaw: (topic, message) => this.#publisher.publish(topic, message),
       emit: (event, ...args) => (this.emit as (e: string, ...a: unknown[]) => boolean)(event, ...args),
       listening: (event) => this.listenerCount(event) > 0,
+      system: this.#system,
     };
     // A dead letter is data the pipeline gave up on: never silent by default.
     if (options.deadLetterLog !== false) {
@@ -111,7 +118,19 @@ export class App extends EventEmitter<AppEvents> {
       return Promise.reject(error);
     }
     const id = message.id!;
-    return this.#publisher.publish(definition.topic, message).then(() => id);
+    const topic = definition.topic;
+    const end = publishSpan(this.#system, topic, [message]);
+    return this.#publisher.publish(topic, message).then(
+      () => {
+        end();
+        this.#published.set(topic, (this.#published.get(topic) ?? 0) + 1);
+        return id;
+      },
+      (error: unknown) => {
+        end(error);
+        throw error;
+      },
+    );
   }
 
   /** Publishes many values of one kind as one batch; resolves with their ids once all are confirmed. */
@@ -123,7 +142,19 @@ export class App extends EventEmitter<AppEvents> {
     } catch (error) {
       return Promise.reject(error);
     }
-    return this.#publisher.send(definition.topic, messages).then(() => messages.map((m) => m.id!));
+    const topic = definition.topic;
+    const end = publishSpan(this.#system, topic, messages);
+    return this.#publisher.send(topic, messages).then(
+      () => {
+        end();
+        this.#published.set(topic, (this.#published.get(topic) ?? 0) + messages.length);
+        return messages.map((m) => m.id!);
+      },
+      (error: unknown) => {
+        end(error);
+        throw error;
+      },
+    );
   }
 
   #encode<T>(definition: MessageDefinition<T>, value: T, options: PublishOptions): OutgoingMessage {
@@ -162,6 +193,28 @@ export class App extends EventEmitter<AppEvents> {
 
   stats(): ConsumerStats[] {
     return this.#consumers.map((c) => ({ ...c.stats }));
+  }
+
+  /** What /metrics reads: confirmed publishes per topic, and each consumer's counters and handler times. */
+  metricsSource(): AppMetricsSource {
+    return {
+      published: () => this.#published,
+      consumers: () => this.#consumers.map((c) => ({ ...c.stats, handler: c.handlerTime })),
+    };
+  }
+
+  /**
+   * The app's metrics in a prom-client Registry (one per app), to serve or to merge with your
+   * own: `Registry.merge([app.metricsRegistry(), register])`.
+   */
+  metricsRegistry(): ReturnType<typeof registryOf> {
+    this.#registry ??= registryOf(appFamilies(this.metricsSource()));
+    return this.#registry;
+  }
+
+  /** Prometheus text of {@link metricsRegistry}. */
+  metrics(): Promise<string> {
+    return this.metricsRegistry().metrics();
   }
 
   /**

@@ -2,12 +2,14 @@ import { ConveyorError, isConveyorError, isRetryable } from '../core/errors.ts';
 import type { Delivery } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { Subscription } from '../core/transport.ts';
+import { LatencyHistogram } from '../observability/histogram.ts';
+import { batchSpan } from '../observability/tracing.ts';
 import { backoffDelay, type OutageProbe, waitForRetry } from './backoff.ts';
 import type { PublishFn } from './context.ts';
 import { type AppCore, type ConsumerStats, emptyStats } from './consumer.ts';
 import { deadHeaders } from './middleware/dead-letter.ts';
 import { asError } from './middleware/retry.ts';
-import type { ResolvedConsume } from './options.ts';
+import { checkBindable, type ResolvedConsume } from './options.ts';
 import type { Work } from './types.ts';
 
 /** Per-message facts a batch handler gets, aligned with its values (for idempotent writes). */
@@ -59,6 +61,8 @@ export function isOutage(error: unknown): boolean {
  */
 export class BatchConsumer<T> {
   readonly stats: ConsumerStats & { batches: number; batchRetries: number };
+  /** Handler time per batch. */
+  readonly handlerTime = new LatencyHistogram();
   readonly #core: AppCore;
   readonly #options: ResolvedConsume;
   readonly #definition: MessageDefinition<T>;
@@ -86,10 +90,11 @@ export class BatchConsumer<T> {
 
   async start(): Promise<void> {
     const transport = await this.#core.transport();
+    checkBindable(transport, this.#definition.topic, this.#options.bind);
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
     // Keep held messages from timing out at the broker while they wait or retry.
@@ -147,10 +152,22 @@ export class BatchConsumer<T> {
       if (this.#force) return this.#release(items);
       try {
         this.stats.batches++;
-        await this.#handler(
-          items.map((i) => i.value as T),
-          { messages: items.map(toBatchMessage), retries, publish: this.#core.publish, signal: this.#controller.signal },
-        );
+        const started = performance.now();
+        try {
+          await batchSpan(
+            this.#core.system,
+            this.#definition.topic,
+            this.#options.channel,
+            items.map((i) => i.delivery.headers),
+            async () =>
+              this.#handler(
+                items.map((i) => i.value as T),
+                { messages: items.map(toBatchMessage), retries, publish: this.#core.publish, signal: this.#controller.signal },
+              ),
+          );
+        } finally {
+          this.handlerTime.observe((performance.now() - started) / 1000);
+        }
         for (const item of items) this.#settle(item.delivery, 'ack');
         this.stats.processed += items.length;
         return;

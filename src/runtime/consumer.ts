@@ -1,6 +1,10 @@
 import type { Delivery, OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
+import { ConveyorError } from '../core/errors.ts';
+import { Ring } from '../engine/ring.ts';
 import type { Subscription, Transport } from '../core/transport.ts';
+import { LatencyHistogram } from '../observability/histogram.ts';
+import { processSpan, tracingActive } from '../observability/tracing.ts';
 import { type PublishFn, WorkItem } from './context.ts';
 import type { AppEvents } from './events.ts';
 import { compose } from './middleware/compose.ts';
@@ -8,7 +12,7 @@ import { deadLetter, discard } from './middleware/dead-letter.ts';
 import { dedup } from './middleware/dedup.ts';
 import { retry } from './middleware/retry.ts';
 import { timeout } from './middleware/timeout.ts';
-import type { ResolvedConsume } from './options.ts';
+import { checkBindable, type ResolvedConsume } from './options.ts';
 import type { Handler, MessageHandler, Middleware, Work } from './types.ts';
 import { Watchdog } from './watchdog.ts';
 
@@ -20,6 +24,8 @@ export interface AppCore {
   publishRaw(topic: string, message: OutgoingMessage): Promise<void>;
   emit<K extends keyof AppEvents>(event: K, ...args: AppEvents[K]): boolean;
   listening(event: keyof AppEvents): boolean;
+  /** The transport's kind (URL scheme), for traces' messaging.system. */
+  readonly system: string;
 }
 
 export interface ConsumerStats {
@@ -112,29 +118,50 @@ export function buildChain(
  */
 export class Consumer<T> {
   readonly stats: ConsumerStats;
+  /** Handler time per message (decode and policies excluded). */
+  readonly handlerTime = new LatencyHistogram();
   readonly #core: AppCore;
   readonly #options: ResolvedConsume;
   readonly #definition: MessageDefinition<T>;
   readonly #chain: Handler;
   readonly #failed: (work: Work, error: Error) => Promise<void>;
   readonly #watchdog: Watchdog;
-  readonly #waiting: Delivery[] = [];
+  /** A ring, not an array: shift() on thousands of waiting deliveries must not move them all. */
+  readonly #waiting = new Ring<Delivery>(64);
   readonly #active = new Set<WorkItem>();
   #subscription: Subscription | undefined;
   #idle: (() => void) | undefined;
   #closing: Promise<void> | undefined;
   #forced = false;
+  readonly #handler: MessageHandler<T>;
+  /**
+   * No dedup and no user middleware: the policies (retry, dead-letter, timeout) only matter when
+   * a handler fails, so a message that succeeds skips the composed chain and its per-message
+   * promises (see #runFast). Failures take the same policy chain as before.
+   */
+  readonly #fast: boolean;
 
   constructor(core: AppCore, definition: MessageDefinition<T>, options: ResolvedConsume, handler: MessageHandler<T>) {
+    this.#handler = handler;
+    this.#fast = !options.dedup && options.middleware.length === 0;
     this.#core = core;
     this.#definition = definition;
     this.#options = options;
     this.stats = emptyStats(definition.topic, options.channel);
     this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, (work, error) => this.#expire(work as WorkItem, error));
+    const timing = this.handlerTime;
+    const channel = options.channel;
     const decodeAndHandle: Handler = async function handle(work: Work) {
       const d = work.delivery;
       work.value = definition.decode(d.body, d.headers);
-      await handler(work.value as T, work.context);
+      const started = performance.now();
+      try {
+        if (tracingActive()) {
+          await processSpan(core.system, definition.topic, channel, d.id, d.headers, async () => handler(work.value as T, work.context));
+        } else await handler(work.value as T, work.context);
+      } finally {
+        timing.observe((performance.now() - started) / 1000);
+      }
     };
     ({ chain: this.#chain, failed: this.#failed } = buildChain(core, options, this.stats, this.#watchdog, decodeAndHandle));
   }
@@ -148,10 +175,11 @@ export class Consumer<T> {
 
   async start(): Promise<void> {
     const transport = await this.#core.transport();
+    checkBindable(transport, this.#definition.topic, this.#options.bind);
     this.#subscription = await transport.subscribe(
       this.#definition.topic,
       this.#options.channel,
-      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs },
+      { maxInFlight: this.#options.maxInFlight, timeoutMs: this.#options.timeoutMs, ...(this.#options.bind ? { bind: this.#options.bind } : {}) },
       (delivery) => this.#onDelivery(delivery),
     );
   }
@@ -164,16 +192,74 @@ export class Consumer<T> {
     }
   }
 
-  async #run(delivery: Delivery): Promise<void> {
+  #run(delivery: Delivery): void {
     this.stats.running++;
     const work = new WorkItem(delivery, this.#core.publish);
     this.#active.add(work);
+    if (this.#fast && !tracingActive()) this.#runFast(work);
+    else void this.#runChain(work);
+  }
+
+  async #runChain(work: WorkItem): Promise<void> {
     try {
       await this.#chain(work);
     } catch (error) {
       this.#broken(work, error);
     }
     if (!work.detached) this.#done(work);
+  }
+
+  /**
+   * The chain's behaviour without the chain: decode, watch, run the handler; success acks at
+   * once, any failure (decode, throw, rejection, finishing past the deadline) goes through the
+   * same retry ▸ dead-letter steps the watchdog uses.
+   */
+  #runFast(work: WorkItem): void {
+    const d = work.delivery;
+    try {
+      work.value = this.#definition.decode(d.body, d.headers);
+    } catch (error) {
+      this.#fail(work, error);
+      return;
+    }
+    this.#watchdog.enter(work);
+    // enter() stamped the start with performance.now(): one clock read serves both.
+    const started = work.startedAt;
+    let result: unknown;
+    try {
+      result = this.#handler(work.value as T, work);
+    } catch (error) {
+      this.#handled(work, started, error, true);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        () => this.#handled(work, started, undefined, false),
+        (error: unknown) => this.#handled(work, started, error, true),
+      );
+    } else this.#handled(work, started, undefined, false);
+  }
+
+  #handled(work: WorkItem, started: number, error: unknown, failed: boolean): void {
+    this.#watchdog.leave(work);
+    this.handlerTime.observe((performance.now() - started) / 1000);
+    // The watchdog already failed it and freed its slot: its late result does not count.
+    if (work.detached) return;
+    if (failed) this.#fail(work, error);
+    else if (work.timedOut) this.#fail(work, new ConveyorError('ERR_TIMEOUT', 'handler finished after its deadline'));
+    else this.#done(work);
+  }
+
+  #fail(work: WorkItem, error: unknown): void {
+    this.#failed(work, error as Error).then(
+      () => {
+        if (!work.detached) this.#done(work);
+      },
+      (e: unknown) => {
+        this.#broken(work, e);
+        if (!work.detached) this.#done(work);
+      },
+    );
   }
 
   /** Only reached if the policy middleware itself failed: hand the message back, report it. */
@@ -225,7 +311,7 @@ export class Consumer<T> {
       this.#subscription?.pause();
       const reason = new Error('app force-closed');
       for (const work of this.#active) work.abort(reason);
-      for (const d of this.#waiting.splice(0)) d.nack(0);
+      this.#waiting.clear((d) => d.nack(0));
       this.stats.waiting = 0;
       const idle = this.#idle;
       this.#idle = undefined;

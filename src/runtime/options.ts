@@ -1,4 +1,5 @@
 import { ConveyorError } from '../core/errors.ts';
+import type { Binding, Transport } from '../core/transport.ts';
 import { type BackoffOptions, DEFAULT_BACKOFF } from './backoff.ts';
 import type { DedupStore } from './dedup-store.ts';
 import type { Middleware } from './types.ts';
@@ -38,6 +39,14 @@ export interface ConsumeOptions {
   dedup?: boolean | DedupStore;
   /** Your middleware, run inside retry/dead-letter/dedup and outside the timeout. */
   middleware?: Middleware[];
+  /**
+   * Read from names that already exist on the engine, for this consumer only (the URL's
+   * `bind.` query does it for every consumer): `{ channel: 'mailbox' }` consumes RabbitMQ queue
+   * `mailbox` as is, `{ topic: 'ORDERS/orders.eu.>' }` a NATS stream and filter. The forms per
+   * engine are in docs/interop.md; an engine that cannot bind refuses it (ERR_BAD_OPTIONS).
+   * @default none
+   */
+  bind?: Binding;
 }
 
 export interface BatchOptions {
@@ -70,12 +79,21 @@ export interface ResolvedConsume {
   dedup: DedupStore | undefined;
   middleware: Middleware[];
   batch: Required<BatchOptions>;
+  bind: Binding | undefined;
 }
 
 function positiveInt(problems: string[], path: string, value: unknown): void {
   if (value !== undefined && (!Number.isInteger(value) || (value as number) < 1)) {
     problems.push(`${path}: must be a positive integer, got ${JSON.stringify(value)}`);
   }
+}
+
+/** A consumer's `bind` on a transport that does not read bindings would be ignored: refused instead. */
+export function checkBindable(transport: Transport, topic: string, bind: Binding | undefined): void {
+  if (bind === undefined || transport.features.bind) return;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `consume(${topic}): bind: ${transport.kind}:// does not read bindings (features.bind is not set)`, {
+    details: { kind: transport.kind, bind },
+  });
 }
 
 /** Validates once, reporting every bad path together; never mutates what the caller passed. */
@@ -116,6 +134,12 @@ export function resolveConsumeOptions(
   }
   const dl = options.deadLetter ?? true;
   if (typeof dl === 'object' && (typeof dl.topic !== 'string' || dl.topic === '')) problems.push('deadLetter.topic: must be a non-empty string');
+  const bind = options.bind;
+  if (bind !== undefined && (typeof bind !== 'object' || bind === null)) problems.push('bind: must be an object { topic?, channel? }');
+  for (const key of ['topic', 'channel'] as const) {
+    const v = bind?.[key];
+    if (v !== undefined && (typeof v !== 'string' || v === '')) problems.push(`bind.${key}: must be a non-empty string`);
+  }
   if (problems.length) {
     throw new ConveyorError('ERR_BAD_OPTIONS', `consume(${topic}): ${problems.join('; ')}`, { details: { problems } });
   }
@@ -132,6 +156,7 @@ export function resolveConsumeOptions(
     dedup: options.dedup === true ? makeDedup() : options.dedup || undefined,
     middleware: [...(options.middleware ?? [])],
     batch,
+    bind: bind === undefined ? undefined : { ...bind },
   };
 }
 

@@ -2,7 +2,15 @@
  * What the server needs from the engine, written structurally so that the protocol code depends
  * on behaviour, not on the engine's classes (src/engine/types.ts is the contract it follows).
  */
-import type { ChannelConsumer, ChannelStats, ConsumerOptions, ConsumerSink, EngineInput, TopicStats } from '../engine/types.ts';
+import type {
+  ChannelConsumer,
+  ChannelStats,
+  ConsumerOptions,
+  ConsumerSink,
+  EngineInput,
+  TopicStats,
+  TopologyEvent,
+} from '../engine/types.ts';
 
 export interface ServerChannel {
   subscribe(sink: ConsumerSink, options?: ConsumerOptions): ChannelConsumer;
@@ -30,6 +38,8 @@ export interface ServerEngine {
   deleteTopic(name: string): unknown;
   stats(): TopicStats[] | { topics: TopicStats[] };
   close(): Promise<void>;
+  /** Topics and channels as they come and go; needed to register with nsqlookupd. */
+  watch?(listener: (event: TopologyEvent) => void): () => void;
 }
 
-export type { ChannelConsumer, ChannelStats, ConsumerSink, EngineInput, TopicStats };
+export type { ChannelConsumer, ChannelStats, ConsumerSink, EngineInput, TopicStats, TopologyEvent };

@@ -13,6 +13,7 @@ import { Engine } from '../engine/index.ts';
 import type { BackendFactory } from '../engine/types.ts';
 import type { ServerEngine } from './engine.ts';
 import { createHttpServer } from './http/server.ts';
+import { type LookupdRegistration, registerWithLookupd } from './lookupd/index.ts';
 import { type ProtocolLimits, parseHostPort, resolveLimits } from './options.ts';
 import { TcpServer } from './tcp/server.ts';
 
@@ -32,6 +33,14 @@ export interface BrokerOptions extends Partial<ProtocolLimits> {
   tcp?: string;
   /** Where the HTTP API listens, "host:port"; port 0 picks one. @default "127.0.0.1:4151" */
   http?: string;
+  /** nsqlookupd TCP addresses to register with, as nsqd's --lookupd-tcp-address. @default none */
+  lookupdTcpAddresses?: string[];
+  /** The address nsqlookupd hands to consumers (nsqd --broadcast-address). @default the TCP host, or the hostname when bound to all */
+  broadcastAddress?: string;
+  /** nsqd's 15 s PING to each nsqlookupd, which also redials a lost one. @default 15000 */
+  lookupdPingIntervalMs?: number;
+  /** Where the broker reports what it cannot do itself (a lookupd it cannot reach). @default nowhere */
+  log?: (line: string) => void;
 }
 
 export interface Broker {
@@ -83,6 +92,27 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     throw new ConveyorError('ERR_TRANSPORT', `broker could not listen: ${(cause as Error).message}`, { cause });
   }
 
+  let lookupd: LookupdRegistration | undefined;
+  if (options.lookupdTcpAddresses !== undefined && options.lookupdTcpAddresses.length > 0) {
+    try {
+      lookupd = registerWithLookupd(
+        engine,
+        { tcpAddress, httpAddress },
+        {
+          addresses: options.lookupdTcpAddresses,
+          broadcastAddress: options.broadcastAddress,
+          pingIntervalMs: options.lookupdPingIntervalMs,
+          log: options.log,
+        },
+      );
+    } catch (err) {
+      await tcpServer.close();
+      httpServer.close();
+      if (ownsEngine) await engine.close();
+      throw err;
+    }
+  }
+
   let closing: Promise<void> | undefined;
   return {
     tcpAddress,
@@ -90,6 +120,7 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     engine,
     close() {
       closing ??= (async () => {
+        await lookupd?.close();
         const httpClosed = new Promise<void>((resolve) => httpServer.close(() => resolve()));
         httpServer.closeIdleConnections();
         await tcpServer.close();

@@ -139,7 +139,7 @@ describe('gateway', () => {
     assert.match(metrics, /^# TYPE conveyor_gateway_request_duration_seconds histogram$/m);
     assert.match(metrics, /^conveyor_gateway_messages_total\{topic="events"\} 1$/m);
     assert.match(metrics, /^conveyor_gateway_request_duration_seconds_bucket\{le="\+Inf"\} \d+$/m);
-    for (const line of metrics.trim().split('\n')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|[a-z_]+(\{[^}]*\})? [0-9.e+-]+)$/, line);
+    for (const line of metrics.trim().split('\n').filter((l) => l !== '')) assert.match(line, /^(# (HELP|TYPE) \S+ .+|[a-z_]+(\{[^}]*\})? [0-9.e+-]+)$/, line);
   });
 });
 

@@ -72,8 +72,8 @@ describe('dead-letter log', () => {
       [[topic, 1]],
     );
     const metrics = await (await fetch(`${gw.url}/metrics`)).text();
-    assert.match(metrics, new RegExp(`^conveyor_consumer_dead_total\\{topic="${topic}",channel="work"\\} 1$`, 'm'));
-    assert.match(metrics, /^# TYPE conveyor_consumer_dead_total counter$/m);
+    assert.match(metrics, new RegExp(`^conveyor_messages_consumed_total\\{topic="${topic}",channel="work",outcome="dead"\\} 1$`, 'm'));
+    assert.match(metrics, /^# TYPE conveyor_messages_consumed_total counter$/m);
   });
 
   test('by default an app logs dead letters on stderr; deadLetterLog: false keeps it quiet; discards are logged too', async (t) => {

@@ -18,11 +18,21 @@ function start(args: string[]) {
   return { lines, errors, stop, exit };
 }
 
+/** stderr without the structured info lines (listening, stopping, stopped): what went wrong. */
+function problems(b: { errors: string[] }): string[] {
+  return b.errors.filter((l) => !(l.startsWith('{') && JSON.parse(l).level === 'info'));
+}
+
 test('serves TCP and HTTP on the given addresses until stopped, then exits 0', async (t) => {
   const b = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--memory', '--mem-queue-size', '100', '--max-msg-size', '64']);
   t.after(() => b.stop.abort());
-  await waitFor(() => b.lines.length >= 2 || b.errors.length > 0, 'the addresses');
-  assert.deepEqual(b.errors, []);
+  await waitFor(() => b.lines.length >= 2 || problems(b).length > 0, 'the addresses');
+  assert.deepEqual(problems(b), []);
+  await waitFor(() => b.errors.length > 0, 'the listening log line');
+  const listening = JSON.parse(b.errors[0]!);
+  assert.equal(listening.component, 'broker');
+  assert.equal(listening.msg, 'listening');
+  assert.equal(listening.tcp, b.lines.find((l) => l.startsWith('tcp '))!.slice(4));
   const tcp = b.lines.find((l) => l.startsWith('tcp '))!.slice(4);
   const http = b.lines.find((l) => l.startsWith('http '))!.slice(5);
   assert.equal(await (await fetch(`http://${http}/ping`)).text(), 'OK');
@@ -69,8 +79,8 @@ test('--data-dir uses the disk queue when this build has it, and says so when it
     assert.match(b.errors.join('\n'), /disk queue/);
     return;
   }
-  await waitFor(() => b.lines.length >= 3 || b.errors.length > 0, 'the addresses');
-  assert.deepEqual(b.errors, []);
+  await waitFor(() => b.lines.length >= 3 || problems(b).length > 0, 'the addresses');
+  assert.deepEqual(problems(b), []);
   assert.ok(b.lines.some((l) => l.startsWith(`data ${dir}`)));
   const topic = uniqueName();
   const http = b.lines.find((l) => l.startsWith('http '))!.slice(5);
@@ -88,8 +98,8 @@ test('--data-dir uses the disk queue when this build has it, and says so when it
   // A second broker on the same directory serves what the first one kept.
   const again = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--data-dir', dir, '--mem-queue-size', '0']);
   t.after(() => again.stop.abort());
-  await waitFor(() => again.lines.length >= 3 || again.errors.length > 0, 'the second broker');
-  assert.deepEqual(again.errors, []);
+  await waitFor(() => again.lines.length >= 3 || problems(again).length > 0, 'the second broker');
+  assert.deepEqual(problems(again), []);
   const c = await WireClient.open(again.lines.find((l) => l.startsWith('tcp '))!.slice(4));
   t.after(() => c.close());
   c.write(cmd(`SUB ${topic} keep`));
@@ -109,8 +119,8 @@ test('without --data-dir the disk queue lives in ./.conveyor/broker, as nsqd use
   t.after(() => process.chdir(cwd));
   const b = start(['--tcp', '127.0.0.1:0', '--http', '127.0.0.1:0', '--mem-queue-size', '0']);
   t.after(() => b.stop.abort());
-  await waitFor(() => b.lines.length >= 3 || b.errors.length > 0, 'the addresses');
-  assert.deepEqual(b.errors, []);
+  await waitFor(() => b.lines.length >= 3 || problems(b).length > 0, 'the addresses');
+  assert.deepEqual(problems(b), []);
   assert.ok(b.lines.includes('data ./.conveyor/broker'), b.lines.join('\n'));
   const tcp = b.lines.find((l) => l.startsWith('tcp '))!.slice(4);
   const c = await WireClient.open(tcp);

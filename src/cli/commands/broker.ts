@@ -7,6 +7,7 @@ import { parseArgs } from 'node:util';
 import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
 import type { BackendFactory } from '../../engine/types.ts';
+import { createLogger } from '../../observability/log.ts';
 import { type BrokerOptions, startBroker } from '../../server/index.ts';
 
 export const summary = 'serve the embedded broker over NSQ TCP and HTTP';
@@ -29,6 +30,10 @@ const USAGE = `usage: conveyor broker [options]
   --msg-timeout MS         in-flight timeout unless the client negotiates one (default 60000)
   --max-msg-timeout MS     largest msg_timeout a client may negotiate (default 900000)
   --max-req-timeout MS     largest REQ / DPUB delay (default 3600000)
+  --lookupd-tcp-address HOST:PORT
+                           register with this nsqlookupd, as nsqd does (repeatable)
+  --broadcast-address HOST the address nsqlookupd gives consumers (default the --tcp
+                           host, or this machine's hostname when bound to all)
   -h, --help               this text
 `;
 
@@ -52,7 +57,7 @@ export interface BrokerCommandIo {
 export async function run(args: string[], io: BrokerCommandIo = {}): Promise<number> {
   const out = io.out ?? ((line: string) => process.stdout.write(`${line}\n`));
   const err = io.err ?? ((line: string) => process.stderr.write(`${line}\n`));
-  let values: Record<string, string | boolean | undefined>;
+  let values: Record<string, string | boolean | string[] | undefined>;
   try {
     values = parseArgs({
       args,
@@ -64,6 +69,8 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         'data-dir': { type: 'string' },
         durable: { type: 'boolean' },
         memory: { type: 'boolean' },
+        'lookupd-tcp-address': { type: 'string', multiple: true },
+        'broadcast-address': { type: 'string' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -80,6 +87,8 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
   const options: BrokerOptions = {
     tcp: (values.tcp as string | undefined) ?? '127.0.0.1:4150',
     http: (values.http as string | undefined) ?? '127.0.0.1:4151',
+    lookupdTcpAddresses: values['lookupd-tcp-address'] as string[] | undefined,
+    broadcastAddress: values['broadcast-address'] as string | undefined,
   };
   const problems: string[] = [];
   for (const [flag, key] of Object.entries(NUMERIC)) {
@@ -97,6 +106,15 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     return 2;
   }
 
+  // Events go to stderr as JSON lines (CONVEYOR_LOG_LEVEL); stdout keeps the addresses scripts read.
+  let log: ReturnType<typeof createLogger>;
+  try {
+    log = createLogger('broker', { write: err });
+  } catch (cause) {
+    err(`conveyor broker: ${(cause as Error).message}`);
+    return 2;
+  }
+  options.log = (line) => log.warn(line);
   try {
     const disk = dataDir === undefined ? undefined : await loadDisk(dataDir, values.durable === true);
     if (disk) options.backend = disk.backend;
@@ -107,10 +125,15 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     out(`tcp ${broker.tcpAddress}`);
     out(`http ${broker.httpAddress}`);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
+    for (const address of options.lookupdTcpAddresses ?? []) out(`lookupd ${address}`);
+    log.info('listening', { tcp: broker.tcpAddress, http: broker.httpAddress, data: dataDir ?? null, durable: values.durable === true });
     await stopped(io.stop);
+    log.info('stopping');
     await broker.close();
+    log.info('stopped');
     return 0;
   } catch (cause) {
+    log.error('failed', { error: cause });
     err(`conveyor broker: ${(cause as Error).message}`);
     return 1;
   }

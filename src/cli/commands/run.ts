@@ -11,6 +11,7 @@ import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseArgs } from 'node:util';
+import { createLogger } from '../../observability/log.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import { bytesMessage, type MessageDefinition } from '../../core/schema.ts';
 import { App, app } from '../../runtime/app.ts';
@@ -35,6 +36,11 @@ export async function run(args: string[]): Promise<number> {
   if (!existsSync(target)) throw new ConveyorError('ERR_NOT_FOUND', `no such file or directory: ${target}`);
   const apps = statSync(target).isDirectory() ? [await workersApp(target, values.url)] : await exportedApps(target);
   process.stdout.write(`conveyor: running ${apps.length} app${apps.length === 1 ? '' : 's'} from ${target}\n`);
+  const log = createLogger('run');
+  for (const a of apps) {
+    a.on('warning', (w) => log.warn(w.error.message, { where: w.where }));
+    a.on('retry', (r) => log.debug('retry', { id: r.delivery.id, topic: r.delivery.topic, channel: r.delivery.channel, delayMs: r.delayMs, error: r.error }));
+  }
   await Promise.all(apps.map((a) => a.run()));
   return 0;
 }

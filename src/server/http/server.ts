@@ -12,6 +12,7 @@ import type { EngineInput, ServerEngine, ServerTopic } from '../engine.ts';
 import { isValidName } from '../../engine/names.ts';
 import { type ProtocolLimits, SERVER_VERSION } from '../options.ts';
 import type { ClientState } from '../tcp/client.ts';
+import { brokerFamilies, PROMETHEUS_CONTENT_TYPE, registryOf } from '../../observability/metrics.ts';
 import { collectStats, formatStats } from './stats.ts';
 
 /** An nsqd HTTP error: status and the code in `{"message": ...}`. */
@@ -63,7 +64,23 @@ const ROUTES: Record<string, { method: string; handler: Handler; text?: boolean 
 };
 
 export function createHttpServer(ctx: HttpContext): Server {
+  const topics = () => {
+    const s = ctx.engine.stats();
+    return Array.isArray(s) ? s : s.topics;
+  };
+  const registry = registryOf(brokerFamilies(topics, () => [...ctx.clients()].length));
   return createServer((req, res) => {
+    // Prometheus' text format, not nsqd's JSON: served beside the nsqd routes.
+    if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
+      registry.metrics().then(
+        (text) => {
+          res.writeHead(200, { 'Content-Type': PROMETHEUS_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(text) });
+          res.end(text);
+        },
+        (err: unknown) => respondError(res, err),
+      );
+      return;
+    }
     handle(req, res, ctx).catch((err) => respondError(res, err));
   });
 }

@@ -28,7 +28,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { type AmqpOptions, type AmqpTarget, exchangeName, parseAmqpOptions } from './options.ts';
 import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
@@ -76,6 +76,7 @@ export class AmqpTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
@@ -232,7 +233,7 @@ export class AmqpTransport implements Transport {
             exchange,
             routingKey,
             Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-            bare ? { persistent: true, timestamp: Math.floor(now / 1000) } : {
+            sendsBare(!bare, m) ? { persistent: true, timestamp: Math.floor(now / 1000) } : {
               persistent: true,
               ...(m.id ? { messageId: m.id } : {}),
               ...(contentType ? { contentType } : {}),
@@ -260,7 +261,7 @@ export class AmqpTransport implements Transport {
       throw new ConveyorError('ERR_BAD_OPTIONS', `amqp://: maxInFlight must be a positive integer, got ${options.maxInFlight}`);
     }
     const { connection } = await this.#live();
-    const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s));
+    const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s), options.bind);
     await sub.restart(connection);
     this.#subs.add(sub);
     return sub;

@@ -1,8 +1,9 @@
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
-import type { Subscription } from '../../core/transport.ts';
+import type { Binding, Subscription } from '../../core/transport.ts';
+import { subscriptionSource } from './bind.ts';
 import type { AmqpTransport } from './index.ts';
-import { type AmqpSource, channelSource, delayBucket, retryQueueName } from './options.ts';
+import { type AmqpSource, delayBucket, retryQueueName } from './options.ts';
 
 type Channel = import('amqplib').Channel;
 type ChannelModel = import('amqplib').ChannelModel;
@@ -92,11 +93,12 @@ export class AmqpSubscription implements Subscription {
     maxInFlight: number,
     onMessage: (d: Delivery) => void,
     onClose: (s: AmqpSubscription) => void,
+    bind?: Binding,
   ) {
     this.#transport = transport;
     this.topic = topic;
     this.channel = channel;
-    this.#source = channelSource(transport.options, topic, channel);
+    this.#source = subscriptionSource(transport.options, topic, channel, bind);
     this.queue = this.#source.queue;
     this.#maxInFlight = maxInFlight;
     this.#onMessage = onMessage;

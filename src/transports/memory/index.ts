@@ -9,6 +9,8 @@
  *   (memQueueSize, msgTimeoutMs, maxMsgTimeoutMs, maxReqTimeoutMs, maxMsgSize, maxRdyCount,
  *   scanIntervalMs). They apply when the engine is made; a later connect to the same name with
  *   different options is ERR_BAD_OPTIONS.
+ * - `?envelope=false` publishes bodies without headers, so NSQ clients of this engine (served by
+ *   `conveyor broker` or startBroker) read bare bodies.
  */
 import type { ConnectOptions } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
@@ -32,7 +34,9 @@ export async function createTransport(parsed: ParsedUrl, _options: ConnectOption
   if (url.pathname !== '' && url.pathname !== '/') {
     throw new ConveyorError('ERR_BAD_URL', `memory:// takes a name and no path, got ${url.href}`);
   }
-  const options = engineOptionsFromQuery(parsed.params);
+  const params = new URLSearchParams(parsed.params);
+  const envelope = readEnvelope(params, 'memory');
+  const options = engineOptionsFromQuery(params);
   resolveEngineOptions(options); // ERR_BAD_OPTIONS before any engine is shared or made
   let name: string;
   try {
@@ -42,10 +46,19 @@ export async function createTransport(parsed: ParsedUrl, _options: ConnectOption
   }
   if (name === '') {
     const engine = new Engine(options);
-    return new MemoryTransport(engine, { onClose: () => engine.close() });
+    return new MemoryTransport(engine, { envelope, onClose: () => engine.close() });
   }
   const engine = acquireNamedEngine(name, options);
-  return new MemoryTransport(engine, { onClose: () => releaseNamedEngine(name, engine) });
+  return new MemoryTransport(engine, { envelope, onClose: () => releaseNamedEngine(name, engine) });
+}
+
+/** Takes `envelope` out of the query (the rest are engine options): true unless `false`/`0`. */
+export function readEnvelope(params: URLSearchParams, scheme: string): boolean {
+  const raw = params.get('envelope');
+  params.delete('envelope');
+  if (raw === null || raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `${scheme}://: envelope: expected true or false, got ${JSON.stringify(raw)}`);
 }
 
 /** Query → engine options; the engine validates them (unknown names included) in one place. */

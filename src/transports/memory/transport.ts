@@ -1,6 +1,6 @@
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { refuseBinding, sendsBare, type SubscribeOptions, type Subscription, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { Engine } from '../../engine/engine.ts';
 import type { EngineInput } from '../../engine/types.ts';
 import { checkMaxInFlight, MemorySubscription } from './subscription.ts';
@@ -10,6 +10,11 @@ export interface MemoryTransportOptions {
   kind?: string;
   /** Whether the engine is durable (embedded:// with a disk backend). @default false */
   persistent?: boolean;
+  /**
+   * `?envelope=false`: publish bodies without headers, so NSQ clients of this engine's server
+   * (src/server) get the bare body instead of the headers envelope. @default true
+   */
+  envelope?: boolean;
   /** Called once by `close()` after subscriptions and publishes are done (e.g. to close the engine). */
   onClose?: () => Promise<void>;
 }
@@ -30,6 +35,7 @@ export class MemoryTransport implements Transport {
   #pending = new Set<Promise<void>>();
   #closing: Promise<void> | undefined;
   #onClose: (() => Promise<void>) | undefined;
+  readonly #envelope: boolean;
   readonly #forget = (sub: MemorySubscription): void => {
     this.#subscriptions.delete(sub);
   };
@@ -38,6 +44,7 @@ export class MemoryTransport implements Transport {
     this.engine = engine;
     this.kind = options.kind ?? 'memory';
     this.#onClose = options.onClose;
+    this.#envelope = options.envelope ?? true;
     this.features = Object.freeze({
       delayedNack: true,
       delayedPublish: true,
@@ -58,7 +65,7 @@ export class MemoryTransport implements Transport {
     const inputs = new Array<EngineInput>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      inputs[i] = { body: m?.body, headers: m?.headers, key: m?.id, delayMs: m?.delayMs };
+      inputs[i] = { body: m?.body, headers: m && sendsBare(this.#envelope, m) ? undefined : m?.headers, key: m?.id, delayMs: m?.delayMs };
     }
     t.publish(inputs);
     const synced = t.sync();
@@ -80,6 +87,7 @@ export class MemoryTransport implements Transport {
     if (typeof onMessage !== 'function') throw new ConveyorError('ERR_BAD_OPTIONS', 'onMessage must be a function');
     const maxRdy = this.engine.options.maxRdyCount;
     checkMaxInFlight(options?.maxInFlight, maxRdy);
+    refuseBinding(this.kind, topic, channel, options.bind);
     const { timeoutMs } = options;
     if (timeoutMs !== undefined && !(Number.isSafeInteger(timeoutMs) && timeoutMs >= 1)) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `timeoutMs must be an integer >= 1 (ms), got ${JSON.stringify(timeoutMs)}`);

@@ -34,6 +34,10 @@
  *   subscription its share, so an abandoned session strands messages until it expires: keep
  *   `sessionExpirySec` as short as restarts allow. `#ephemeral` channels end their sessions on close.
  *
+ * Existing topics (`bind.`, options.ts): `?bind.<topic>=<mqtt topic or filter>` names the topic as
+ * is (`sensors/+/temp` to subscribe; a topic without wildcards to publish); `?envelope=false`
+ * publishes bare payloads (no user properties, no Content Type).
+ *
  * @example
  * const transport = await connect('mqtt://127.0.0.1:1883', { clientId: 'detector-1' });
  */
@@ -43,10 +47,10 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { checkName, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
-import { MqttSubscription, PROP } from './subscription.ts';
+import { checkName, filterProblem, isWildcard, type MqttOptions, mqttTopic, parseMqttOptions, retryTopic, sharedFilter } from './options.ts';
+import { MqttSubscription, PROP, TOPIC_HEADER } from './subscription.ts';
 
 type MqttModule = typeof import('mqtt');
 
@@ -83,6 +87,7 @@ export class MqttTransport implements Transport {
       guaranteedOrder: false,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
@@ -107,10 +112,16 @@ export class MqttTransport implements Transport {
         throw new ConveyorError('ERR_BAD_OPTIONS', 'mqtt:// cannot delay a publish (features.delayedPublish is false)');
       }
     }
+    const target = this.options.topics.get(topic) ?? mqttTopic(this.options, topic);
+    if (isWildcard(target)) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `mqtt:// topic ${topic} is bound to the filter ${JSON.stringify(target)}: it can be subscribed to, not published to`, {
+        details: { topic, filter: target },
+      });
+    }
     if (messages.length === 0) return;
-    const target = mqttTopic(this.options, topic);
     const now = String(Date.now());
     const acks = messages.map((m) => {
+      if (sendsBare(this.options.envelope, m)) return this.#confirm(this.#publisher, target, m.body, { qos: 1 });
       const { 'content-type': contentType, ...headers } = m.headers ?? {};
       const props: Record<string, string> = { ...headers, [PROP.ts]: now };
       if (m.id !== undefined) props[PROP.id] = m.id;
@@ -154,6 +165,8 @@ export class MqttTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1 || maxInFlight > 65_535) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be an integer in [1, 65535] for mqtt (receive maximum), got ${maxInFlight}`);
     }
+    const filter = this.#filterOf(topic, channel, options);
+    const bound = filter !== mqttTopic(this.options, topic);
     // One session per subscriber, named by the lowest index free for this channel: a subscriber
     // that replaces a closed one resumes its session (its unacked messages and what was queued
     // for it), and a restart with the same clientId resumes the same sessions.
@@ -183,11 +196,12 @@ export class MqttTransport implements Transport {
             maxInFlight,
             ephemeral,
             {
-              republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts),
+              republish: (cl, packet, attempts) => this.#republish(cl, packet, topic, channel, attempts, bound),
               onError: (error) => errors.hasSubscribers && errors.publish({ topic, channel, error }),
             },
             onMessage,
           );
+          sub.topicHeader = bound;
         },
       );
     } catch (err) {
@@ -202,7 +216,7 @@ export class MqttTransport implements Transport {
     });
     try {
       await client.subscribeAsync(
-        [sharedFilter(channel, mqttTopic(this.options, topic)), sharedFilter(channel, retryTopic(this.options, topic, channel))],
+        [sharedFilter(channel, filter), sharedFilter(channel, retryTopic(this.options, topic, channel))],
         { qos: 1 },
       );
     } catch (cause) {
@@ -213,8 +227,21 @@ export class MqttTransport implements Transport {
     return made;
   }
 
-  #republish(client: MqttClient, packet: IPublishPacket, topic: string, channel: string, attempts: number): Promise<void> {
-    const props = { ...packet.properties?.userProperties, [PROP.attempts]: String(attempts) };
+  /** The subscription's own binding, else the URL's, else Conveyor's topic name. */
+  #filterOf(topic: string, channel: string, options: SubscribeOptions): string {
+    const bind = options.bind;
+    const bad: string[] = [];
+    if (bind?.channel !== undefined) bad.push('bind.channel: MQTT has no channel object to bind (a channel is a shared-subscription group, named by the channel)');
+    const problem = bind?.topic === undefined ? undefined : filterProblem(bind.topic);
+    if (problem) bad.push(`bind.topic: ${problem}`);
+    if (bad.length) throw new ConveyorError('ERR_BAD_OPTIONS', `mqtt:// subscribe ${topic}:${channel}: ${bad.join('; ')}`, { details: { bad } });
+    return bind?.topic ?? this.options.topics.get(topic) ?? mqttTopic(this.options, topic);
+  }
+
+  #republish(client: MqttClient, packet: IPublishPacket, topic: string, channel: string, attempts: number, bound: boolean): Promise<void> {
+    const props: Record<string, string | string[]> = { ...packet.properties?.userProperties, [PROP.attempts]: String(attempts) };
+    // From a bound filter: keep the topic it came on (a copy's own topic is the retry topic).
+    if (bound && props[TOPIC_HEADER] === undefined) props[TOPIC_HEADER] = packet.topic;
     const contentType = packet.properties?.contentType;
     return this.#confirm(client, retryTopic(this.options, topic, channel), packet.payload as Uint8Array, {
       qos: 1,

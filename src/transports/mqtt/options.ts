@@ -34,6 +34,19 @@ export interface MqttOptions {
    * and Kafka defaults. @default 1048576
    */
   maxMessageBytes: number;
+  /**
+   * `?envelope=false`: publish bare payloads — no user properties, no Content Type — for
+   * subscribers that know nothing of Conveyor. Headers, id and publish time are then not carried.
+   * @default true
+   */
+  envelope: boolean;
+  /**
+   * `?bind.<topic>=<mqtt topic or filter>`: the topic is that MQTT topic as is (no topicPrefix, `/`
+   * levels allowed). Channels subscribe `$share/<channel>/<filter>`, so `+` and `#` wildcards
+   * work; publishing needs a topic without them. There is nothing to bind a channel to: it is a
+   * shared-subscription group, named by the channel. @default none (`topicPrefix + topic`)
+   */
+  topics: ReadonlyMap<string, string>;
 }
 
 export function defaultMqttOptions(): Omit<MqttOptions, 'brokerUrl' | 'user' | 'pass'> {
@@ -45,6 +58,8 @@ export function defaultMqttOptions(): Omit<MqttOptions, 'brokerUrl' | 'user' | '
     connectTimeoutMs: 5000,
     publishTimeoutMs: 10_000,
     maxMessageBytes: 1_048_576,
+    envelope: true,
+    topics: new Map(),
   };
 }
 
@@ -68,7 +83,20 @@ export function parseMqttOptions(parsed: ParsedUrl): MqttOptions {
     user: url.username ? decodeURIComponent(url.username) : undefined,
     pass: url.password ? decodeURIComponent(url.password) : undefined,
   };
-  for (const key of params.keys()) if (key !== 'topicPrefix' && !(key in INTS)) bad.push(`${key}: unknown option`);
+  const topics = new Map<string, string>();
+  out.topics = topics;
+  for (const [key, value] of params) {
+    if (key.startsWith(BIND)) {
+      const topic = key.slice(BIND.length);
+      // Topic and channel names never hold ':' (src/engine/names.ts).
+      const problem = topic === '' || topic.includes(':') ? "expected bind.<topic> (a channel is a shared-subscription group; nothing to bind)" : filterProblem(value);
+      if (problem) bad.push(`${key}: ${problem}`);
+      else topics.set(topic, value);
+    } else if (key !== 'topicPrefix' && key !== 'envelope' && !(key in INTS)) bad.push(`${key}: unknown option`);
+  }
+  const envelope = params.get('envelope');
+  if (envelope === 'false' || envelope === '0') out.envelope = false;
+  else if (envelope !== null && envelope !== 'true' && envelope !== '1') bad.push(`envelope: expected true or false, got ${JSON.stringify(envelope)}`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
     if (raw === null) continue;
@@ -83,6 +111,22 @@ export function parseMqttOptions(parsed: ParsedUrl): MqttOptions {
   }
   if (bad.length > 0) throw new ConveyorError('ERR_BAD_OPTIONS', `bad ${scheme}:// options: ${bad.join('; ')}`, { details: { bad } });
   return out;
+}
+
+const BIND = 'bind.';
+
+/** Why `filter` is not an MQTT topic filter one may subscribe to (MQTT 5 §4.7), or undefined. */
+export function filterProblem(filter: string): string | undefined {
+  if (filter === '' || filter.includes('\0')) return `expected an MQTT topic or filter, got ${JSON.stringify(filter)}`;
+  if (filter.startsWith('$share/')) return `${JSON.stringify(filter)} is a shared subscription; bind the filter, the channel makes the group`;
+  const levels = filter.split('/');
+  const ok = levels.every((level, i) => (level.includes('#') ? level === '#' && i === levels.length - 1 : !level.includes('+') || level === '+'));
+  return ok ? undefined : `${JSON.stringify(filter)} is not an MQTT filter (+ and # are whole levels, # only the last)`;
+}
+
+/** True when a filter holds wildcards: it can be subscribed to, not published to. */
+export function isWildcard(filter: string): boolean {
+  return filter.split('/').some((level) => level === '+' || level === '#');
 }
 
 const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;

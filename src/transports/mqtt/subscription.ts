@@ -5,6 +5,8 @@ import type { Subscription } from '../../core/transport.ts';
 
 /** User properties Conveyor sets on every message (the broker counts and stamps nothing). */
 export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts', ts: 'conveyor-ts' } as const;
+/** The MQTT topic a message of a bound filter came on (`plant/kitchen/temperature` for `plant/+/temperature`). */
+export const TOPIC_HEADER = 'mqtt-topic';
 
 /**
  * Passed to mqtt.js' handleMessage callback to stop it sending the PUBACK itself: mqtt.js skips
@@ -45,6 +47,8 @@ export class MqttSubscription implements Subscription {
   #closing: Promise<void> | undefined;
   #endSession: boolean;
   #whenClosed: Array<() => void> = [];
+  /** Set for a bound topic or filter: deliveries carry the MQTT topic they came on as `mqtt-topic`. */
+  topicHeader = false;
 
   constructor(
     topic: string,
@@ -63,7 +67,10 @@ export class MqttSubscription implements Subscription {
     this.#host = host;
     this.#onMessage = onMessage;
     client.handleMessage = (packet, callback) => {
+      // QoS 0 (paho's default): the publisher chose at most once, so there is no PUBACK to hold,
+      // but the message is delivered all the same. QoS 2 cannot arrive: we subscribe at QoS 1.
       if (packet.qos !== 1) {
+        if (packet.qos === 0) this.#receive(packet);
         callback();
         return;
       }
@@ -102,7 +109,7 @@ export class MqttSubscription implements Subscription {
   /** @internal Sends the PUBACK for a delivery of the current connection. */
   puback(d: MqttDelivery): void {
     if (d.generation !== this.generation || !this.#live.delete(d)) return;
-    this.#sendPuback(d.messageId);
+    if (d.qos === 1) this.#sendPuback(d.messageId);
     this.#inFlight--;
     this.#drain();
   }
@@ -183,6 +190,8 @@ export class MqttDelivery implements Delivery {
   readonly attempts: number;
   readonly timestamp: number;
   readonly messageId: number;
+  /** 0 from an at-most-once publisher (nothing to PUBACK), else 1. */
+  readonly qos: number;
   readonly generation: number;
   #sub: MqttSubscription;
   #packet: IPublishPacket;
@@ -193,6 +202,7 @@ export class MqttDelivery implements Delivery {
     this.#packet = packet;
     this.generation = generation;
     this.messageId = packet.messageId ?? 0;
+    this.qos = packet.qos;
     this.topic = sub.topic;
     this.channel = sub.channel;
     this.body = packet.payload as Uint8Array;
@@ -213,6 +223,8 @@ export class MqttDelivery implements Delivery {
     }
     const contentType = packet.properties?.contentType;
     if (contentType !== undefined && headers['content-type'] === undefined) headers['content-type'] = contentType;
+    // A retry copy already carries it (its own topic is the retry topic).
+    if (sub.topicHeader && headers[TOPIC_HEADER] === undefined) headers[TOPIC_HEADER] = packet.topic;
     // DUP: the broker resends after a reconnect, so the message was delivered once more.
     this.attempts = attempts + (packet.dup ? 1 : 0);
     this.id = id ?? `mqtt-${process.pid}-${++nextLocalId}`;

@@ -14,6 +14,11 @@
  * | headers        | NATS headers; `OutgoingMessage.id` → `Nats-Msg-Id` (server-side dedup) |
  * | confirm        | PubAck, every message of a call awaited together                       |
  *
+ * Existing topologies (`bind.`, options.ts): `?bind.<topic>=<stream>/<subject>` reads and
+ * publishes an existing stream (never created or updated), the subject as is;
+ * `?bind.<topic>:<channel>=<consumer>` reads an existing durable pull consumer as configured.
+ * `?envelope=false` publishes bare bodies (no headers but `Nats-Msg-Id`).
+ *
  * Not supported: `delayMs` on publish (JetStream has no per-message delay before 2.12's
  * schedules; a delayed publish is rejected with ERR_BAD_OPTIONS, never sent early).
  * Reconnects are the client's (forever, `reconnectWaitMs` apart); pull consumers resume by
@@ -29,9 +34,10 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { checkName, consumerName, isEphemeral, type NatsOptions, parseNatsOptions, streamName, subjectOf } from './options.ts';
+import { checkConsumer, findStream, isCode, sourceOf } from './bind.ts';
+import { checkName, consumerName, isEphemeral, isFilter, type NatsOptions, type NatsTarget, parseNatsOptions, streamName, subjectOf } from './options.ts';
 import { NatsSubscription } from './subscription.ts';
 
 type JetStreamModule = typeof import('@nats-io/jetstream');
@@ -53,7 +59,8 @@ export class NatsTransport implements Transport {
   #jsm: JetStreamManager;
   #mod: JetStreamModule;
   #core: NatsNodeModule;
-  #streams = new Map<string, Promise<void>>();
+  /** Stream name per topic (Conveyor's, made on first use) or per bound target (found, never made). */
+  #streams = new Map<string, Promise<string>>();
   #consumers = new Map<string, Promise<void>>();
   #subs = new Set<NatsSubscription>();
   #pending = new Set<Promise<unknown>>();
@@ -82,6 +89,7 @@ export class NatsTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: true,
       maxMessageBytes: nc.info?.max_payload ?? 1024 * 1024,
+      bind: true,
     };
   }
 
@@ -134,8 +142,14 @@ export class NatsTransport implements Transport {
         throw new ConveyorError('ERR_BAD_OPTIONS', 'nats:// cannot delay a publish (features.delayedPublish is false)');
       }
     }
+    const target = this.options.topics.get(topic);
+    if (target && isFilter(target.subject)) {
+      throw new ConveyorError('ERR_BAD_OPTIONS', `nats:// topic ${topic} is bound to the filter ${JSON.stringify(target.subject)}: it can be consumed, not published to`, {
+        details: { topic, ...target },
+      });
+    }
     if (messages.length === 0) return;
-    const work = this.#publish(topic, messages);
+    const work = this.#publish(topic, messages, target);
     this.#pending.add(work);
     try {
       await work;
@@ -144,13 +158,15 @@ export class NatsTransport implements Transport {
     }
   }
 
-  async #publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
-    await this.#ensureStream(topic);
-    const subject = subjectOf(this.options, topic);
+  async #publish(topic: string, messages: OutgoingMessage[], target: NatsTarget | undefined): Promise<void> {
+    // A bound stream is checked to exist; JetStream lets no two streams hold one subject.
+    await this.#ensureStream(topic, target);
+    const subject = target?.subject ?? subjectOf(this.options, topic);
     const acks = new Array<Promise<unknown>>(messages.length);
     for (let i = 0; i < messages.length; i++) {
       const m = messages[i]!;
-      acks[i] = this.#js.publish(subject, m.body, { msgID: m.id, headers: this.#headers(m) });
+      // Bare: Nats-Msg-Id stays, it is JetStream's own dedup of a republished batch, not Conveyor's.
+      acks[i] = this.#js.publish(subject, m.body, { msgID: m.id, headers: sendsBare(this.options.envelope, m) ? undefined : this.#headers(m) });
     }
     const results = await Promise.allSettled(acks);
     let failed = 0;
@@ -186,18 +202,19 @@ export class NatsTransport implements Transport {
     return h;
   }
 
-  #ensureStream(topic: string): Promise<void> {
-    let ready = this.#streams.get(topic);
+  #ensureStream(topic: string, target?: NatsTarget): Promise<string> {
+    const key = target ? `bind\0${target.stream}/${target.subject}` : topic;
+    let ready = this.#streams.get(key);
     if (!ready) {
-      ready = this.#createStream(topic);
-      this.#streams.set(topic, ready);
-      // A failure (server down) is not cached: the next publish tries again.
-      ready.catch(() => this.#streams.delete(topic));
+      ready = target ? findStream(this.#jsm, topic, target) : this.#createStream(topic);
+      this.#streams.set(key, ready);
+      // A failure (server down, stream not made yet) is not cached: the next call tries again.
+      ready.catch(() => this.#streams.delete(key));
     }
     return ready;
   }
 
-  async #createStream(topic: string): Promise<void> {
+  async #createStream(topic: string): Promise<string> {
     const mod = this.#mod;
     const options = this.options;
     const ns = this.#core.nanos;
@@ -223,6 +240,7 @@ export class NatsTransport implements Transport {
         throw transportError(`stream ${config.name} exists with a config that cannot be updated`, err);
       }
     }
+    return config.name;
   }
 
   async subscribe(topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void): Promise<Subscription> {
@@ -238,11 +256,13 @@ export class NatsTransport implements Transport {
     if (!Number.isInteger(ackWaitMs) || ackWaitMs < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `timeoutMs must be a positive integer, got ${options.timeoutMs}`);
     }
-    await this.#ensureStream(topic);
-    const stream = streamName(this.options, topic);
-    const name = consumerName(channel);
+    const { target, consumer: bound } = sourceOf(this.options, topic, channel, options.bind);
+    const stream = await this.#ensureStream(topic, target);
+    // On a stream of theirs, several topics may share it: the durable is named by both.
+    const name = bound ?? consumerName(target ? `${topic}:${channel}` : channel);
+    if (bound) await checkConsumer(this.#jsm, stream, bound, `${topic}:${channel}`);
     // max_ack_pending bounds the whole channel: this process' subscribers of it share it.
-    await this.#ensureConsumer(stream, name, channel, ackWaitMs, this.#channelMax(topic, channel) + maxInFlight);
+    else await this.#ensureConsumer(stream, name, channel, ackWaitMs, this.#channelMax(topic, channel) + maxInFlight, target?.subject);
     const sub = new NatsSubscription(
       topic,
       channel,
@@ -252,27 +272,34 @@ export class NatsTransport implements Transport {
           const consumer = await this.#js.consumers.get(stream, name);
           return consumer.consume({ max_messages: batch, callback: onMsg });
         },
-        updateMaxAckPending: () => this.#updateConsumer(stream, name, { max_ack_pending: this.#channelMax(topic, channel) }),
-        closed: (s) => this.#subClosed(s, stream, name),
+        // A bound consumer is theirs: its limits stay as they configured them.
+        updateMaxAckPending: async () => {
+          if (!bound) await this.#updateConsumer(stream, name, { max_ack_pending: this.#channelMax(topic, channel) });
+        },
+        closed: async (s) => {
+          if (bound) this.#subs.delete(s);
+          else await this.#subClosed(s, stream, name);
+        },
         onError: (err) => this.#onError(err),
       },
       onMessage,
     );
+    sub.subjectHeader = target !== undefined;
     await sub.start();
     this.#subs.add(sub);
     return sub;
   }
 
-  #ensureConsumer(stream: string, name: string, channel: string, ackWaitMs: number, maxAckPending: number): Promise<void> {
+  #ensureConsumer(stream: string, name: string, channel: string, ackWaitMs: number, maxAckPending: number, filter?: string): Promise<void> {
     const key = `${stream}\0${name}`;
     const previous = this.#consumers.get(key) ?? Promise.resolve();
     // Serialised per consumer: subscribers of one channel in one process do not race on create.
-    const next = previous.catch(() => undefined).then(() => this.#createConsumer(stream, name, channel, ackWaitMs, maxAckPending));
+    const next = previous.catch(() => undefined).then(() => this.#createConsumer(stream, name, channel, ackWaitMs, maxAckPending, filter));
     this.#consumers.set(key, next);
     return next;
   }
 
-  async #createConsumer(stream: string, name: string, channel: string, ackWaitMs: number, maxAckPending: number): Promise<void> {
+  async #createConsumer(stream: string, name: string, channel: string, ackWaitMs: number, maxAckPending: number, filter?: string): Promise<void> {
     const mod = this.#mod;
     const ns = this.#core.nanos;
     const config: Partial<ConsumerConfig> = {
@@ -281,6 +308,7 @@ export class NatsTransport implements Transport {
       ack_wait: ns(ackWaitMs),
       max_ack_pending: maxAckPending,
       max_deliver: -1,
+      ...(filter === undefined ? {} : { filter_subject: filter }),
     };
     if (isEphemeral(channel)) {
       config.name = name;
@@ -371,11 +399,6 @@ function checkSubject(topic: string): void {
   if (base.startsWith('.') || base.endsWith('.') || base.includes('..')) {
     throw new ConveyorError('ERR_BAD_NAME', `topic ${JSON.stringify(topic)} is not a valid NATS subject (empty token)`, { details: { topic } });
   }
-}
-
-function isCode(err: unknown, code: number): boolean {
-  // JetStreamApiError.code is the API's err_code.
-  return (err as { code?: unknown } | undefined)?.code === code;
 }
 
 function transportError(what: string, cause: unknown): ConveyorError {

@@ -5,6 +5,15 @@ import type { ParsedUrl } from '../../core/url.ts';
  * Options of the `nats://` transport, read from the URL's query
  * (`nats://user:pass@host:4222?streamPrefix=APP_&retention=limits`).
  */
+/**
+ * Where a bound topic lives: an existing stream (`''`: whichever stream holds the subject, looked
+ * up on first use) and the subject (a filter with `*`/`>` to consume; a literal one to publish).
+ */
+export interface NatsTarget {
+  stream: string;
+  subject: string;
+}
+
 export interface NatsOptions {
   /** Server to dial, `host:port`. */
   server: string;
@@ -55,6 +64,26 @@ export interface NatsOptions {
    * has had no subscriber for this long, in ms. @default 5000
    */
   ephemeralInactiveMs: number;
+  /**
+   * `?envelope=false`: publish bare bodies — no NATS headers at all but `Nats-Msg-Id` (JetStream's
+   * own dedup of a republished batch) — for consumers that know nothing of Conveyor.
+   * @default true
+   */
+  envelope: boolean;
+  /**
+   * `?bind.<topic>=<stream>/<subject>`: the topic is a stream that already exists, neither created
+   * nor updated; publishes go to `<subject>` as is (no subjectPrefix), channels consume with
+   * `<subject>` as their filter (wildcards allowed; publishing then needs a literal subject).
+   * `/<subject>` (no stream) uses whichever stream holds the subject.
+   * @default none (Conveyor's own stream `<streamPrefix><topic>`)
+   */
+  topics: ReadonlyMap<string, NatsTarget>;
+  /**
+   * `?bind.<topic>:<channel>=<consumer>`: the channel is a durable pull consumer that already
+   * exists on the topic's stream, consumed as it is configured (its filter, ack_wait,
+   * max_ack_pending are never changed). @default none (Conveyor's own durable consumer)
+   */
+  consumers: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_NATS_PORT = 4222;
@@ -73,6 +102,9 @@ export function defaultNatsOptions(): Omit<NatsOptions, 'server' | 'user' | 'pas
     reconnectWaitMs: 500,
     defaultAckWaitMs: 30_000,
     ephemeralInactiveMs: 5_000,
+    envelope: true,
+    topics: new Map(),
+    consumers: new Map(),
   };
 }
 
@@ -86,7 +118,8 @@ const INTS = {
   ackWaitMs: [1, 86_400_000],
   ephemeralInactiveMs: [100, 86_400_000],
 } as const;
-const KNOWN = new Set<string>(['token', 'streamPrefix', 'subjectPrefix', 'retention', 'storage', ...Object.keys(INTS)]);
+const KNOWN = new Set<string>(['token', 'streamPrefix', 'subjectPrefix', 'retention', 'storage', 'envelope', ...Object.keys(INTS)]);
+const BIND = 'bind.';
 
 /** Reads and checks every option at once; reports every bad one in one ERR_BAD_OPTIONS. */
 export function parseNatsOptions(parsed: ParsedUrl): NatsOptions {
@@ -99,7 +132,17 @@ export function parseNatsOptions(parsed: ParsedUrl): NatsOptions {
     token: params.get('token') ?? undefined,
   };
   const bad: string[] = [];
-  for (const key of params.keys()) if (!KNOWN.has(key)) bad.push(`${key}: unknown option`);
+  const topics = new Map<string, NatsTarget>();
+  const consumers = new Map<string, string>();
+  out.topics = topics;
+  out.consumers = consumers;
+  for (const [key, value] of params) {
+    if (key.startsWith(BIND)) readBinding(key, value, topics, consumers, bad);
+    else if (!KNOWN.has(key)) bad.push(`${key}: unknown option`);
+  }
+  const envelope = params.get('envelope');
+  if (envelope === 'false' || envelope === '0') out.envelope = false;
+  else if (envelope !== null && envelope !== 'true' && envelope !== '1') bad.push(`envelope: expected true or false, got ${JSON.stringify(envelope)}`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
     if (raw === null) continue;
@@ -135,6 +178,58 @@ export function parseNatsOptions(parsed: ParsedUrl): NatsOptions {
     throw new ConveyorError('ERR_BAD_OPTIONS', `bad nats:// options: ${bad.join('; ')}`, { details: { bad } });
   }
   return out;
+}
+
+/** One `bind.` query key: `bind.<topic>=<stream>/<subject>` or `bind.<topic>:<channel>=<consumer>`. */
+function readBinding(key: string, value: string, topics: Map<string, NatsTarget>, consumers: Map<string, string>, bad: string[]): void {
+  const name = key.slice(BIND.length);
+  // Topic and channel names never hold ':' (src/engine/names.ts), so it separates them.
+  const colon = name.indexOf(':');
+  if (name === '' || colon === 0 || colon === name.length - 1) {
+    bad.push(`${key}: expected bind.<topic> or bind.<topic>:<channel>`);
+    return;
+  }
+  const problem = colon > 0 ? consumerProblem(value) : targetProblem(value);
+  if (problem) bad.push(`${key}: ${problem}`);
+  else if (colon > 0) consumers.set(name, value);
+  else topics.set(name, parseTarget(value));
+}
+
+/** `<stream>/<subject>` → its parts (checked by targetProblem first). */
+export function parseTarget(value: string): NatsTarget {
+  const slash = value.indexOf('/');
+  return { stream: value.slice(0, slash), subject: value.slice(slash + 1) };
+}
+
+/** Why `<stream>/<subject>` is not one, or undefined. */
+export function targetProblem(value: string): string | undefined {
+  const slash = value.indexOf('/');
+  if (slash < 0) return `expected <stream>/<subject> ("/${value}" for whichever stream holds the subject), got ${JSON.stringify(value)}`;
+  const stream = value.slice(0, slash);
+  if (stream !== '' && !STREAM_NAME.test(stream)) return `stream ${JSON.stringify(stream)} is not a JetStream name (no whitespace, . * > / \\)`;
+  return subjectProblem(value.slice(slash + 1));
+}
+
+/** Why `value` is not a durable consumer's name, or undefined. */
+export function consumerProblem(value: string): string | undefined {
+  return STREAM_NAME.test(value) ? undefined : `expected the name of an existing durable consumer (no whitespace, . * > / \\), got ${JSON.stringify(value)}`;
+}
+
+const STREAM_NAME = /^[^\s.*>/\\]+$/;
+
+/** A subject or filter: non-empty tokens, `*` a whole token, `>` only a whole last token. */
+function subjectProblem(subject: string): string | undefined {
+  const tokens = subject.split('.');
+  const ok =
+    subject !== '' &&
+    !/\s/.test(subject) &&
+    tokens.every((tok, i) => tok !== '' && (tok === '*' || tok === '>' ? tok !== '>' || i === tokens.length - 1 : !/[*>]/.test(tok)));
+  return ok ? undefined : `${JSON.stringify(subject)} is not a NATS subject or filter`;
+}
+
+/** True when a subject is a filter (`*`, `>`): it can be consumed, not published to. */
+export function isFilter(subject: string): boolean {
+  return subject.split('.').some((tok) => tok === '*' || tok === '>');
 }
 
 const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;

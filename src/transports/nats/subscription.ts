@@ -33,6 +33,8 @@ export class NatsSubscription implements Subscription {
   #closed = false;
   #messages: ConsumerMessages | undefined;
   #closing: Promise<void> | undefined;
+  /** Set for a bound topic: deliveries carry the subject they were published on as `nats-subject`. */
+  subjectHeader = false;
 
   constructor(topic: string, channel: string, maxInFlight: number, host: NatsSubscriptionHost, onMessage: (d: Delivery) => void) {
     this.topic = topic;
@@ -168,7 +170,10 @@ export class NatsDelivery implements Delivery {
   }
 
   get headers(): Headers {
-    this.#headers ??= readHeaders(this.#m);
+    if (this.#headers === undefined) {
+      this.#headers = readHeaders(this.#m);
+      if (this.#sub.subjectHeader) this.#headers[SUBJECT_HEADER] = this.#m.subject;
+    }
     return this.#headers;
   }
 
@@ -210,6 +215,9 @@ export class NatsDelivery implements Delivery {
     this.#m.nak();
   }
 }
+
+/** The subject a message of a bound topic was published on (`orders.eu.new` for `orders.eu.*`). */
+export const SUBJECT_HEADER = 'nats-subject';
 
 /** NATS headers → Conveyor headers: names lower-cased, JetStream's own `Nats-*` left out. */
 function readHeaders(m: JsMsg): Headers {

@@ -29,7 +29,7 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { encodeWithId } from '../../core/envelope.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { refuseBinding, sendsBare, type SubscribeOptions, type Subscription, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { lookupNodes, lookupTopic } from './lookup.ts';
 import { checkName, type HostPort, type NsqOptions, parseNsqOptions } from './options.ts';
@@ -104,7 +104,7 @@ export class NsqTransport implements Transport {
     const now: Uint8Array[] = [];
     const later: Array<{ body: Uint8Array; delayMs: number }> = [];
     for (const m of messages) {
-      const body = this.options.envelope ? encodeWithId(m.body, m.headers, m.id) : m.body;
+      const body = sendsBare(this.options.envelope, m) ? m.body : encodeWithId(m.body, m.headers, m.id);
       if (body.length > this.options.maxMsgSize) {
         throw new ConveyorError('ERR_TOO_LARGE', `message of ${body.length} bytes (with headers) is larger than maxMsgSize ${this.options.maxMsgSize}`, {
           details: { size: body.length, limit: this.options.maxMsgSize },
@@ -133,6 +133,7 @@ export class NsqTransport implements Transport {
     this.#open();
     checkName('topic', topic);
     checkName('channel', channel);
+    refuseBinding(this.kind, topic, channel, options.bind);
     const { maxInFlight, timeoutMs } = options;
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);

@@ -9,6 +9,11 @@ export function entryFields(m: OutgoingMessage, now: string, attempts: number): 
   return fields;
 }
 
+/** A bare entry (`?envelope=false`): the body alone in field `b`, for readers that know nothing of Conveyor. */
+export function bareFields(m: OutgoingMessage): Array<string | Buffer> {
+  return ['b', Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength)];
+}
+
 /** A whole entry as one string (delayed-set members, retry-stream entries, Pub/Sub payloads). */
 export function encodeMember(fields: Array<string | Buffer>): string {
   const out: Record<string, string> = {};
@@ -29,8 +34,12 @@ export interface Parsed {
   attempts: number;
 }
 
-/** Entry fields (flat Buffer array) → message parts; retry entries carry the whole entry in `m`. */
-export function parseEntry(fields: Buffer[]): Parsed {
+/**
+ * Entry fields (flat Buffer array) → message parts; retry entries carry the whole entry in `m`.
+ * With no `t` field (bare or foreign entries) the publish time is the entry id's, `<ms>-<seq>`.
+ */
+export function parseEntry(fields: Buffer[], entryId = ''): Parsed {
+  const added = Number.parseInt(entryId, 10) || Date.now();
   const map = new Map<string, Buffer>();
   for (let i = 0; i < fields.length; i += 2) map.set(fields[i]!.toString(), fields[i + 1]!);
   const packed = map.get('m');
@@ -44,16 +53,37 @@ export function parseEntry(fields: Buffer[]): Parsed {
       attempts: Number(o.a) || 1,
     };
   }
+  const b = map.get('b');
+  if (b === undefined) return foreignEntry(map, added);
   const h = map.get('h');
   return {
-    body: map.get('b') ?? new Uint8Array(0),
+    body: b,
     headers: h ? JSON.parse(h.toString()) : {},
     id: map.get('i')?.toString(),
-    timestamp: Number(map.get('t')?.toString()) || Date.now(),
+    timestamp: Number(map.get('t')?.toString()) || added,
     attempts: Number(map.get('a')?.toString()) || 1,
   };
 }
 
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * An entry a foreign producer wrote with its own fields (redis-py's `xadd(key, {"user": "a",
+ * "msg": "hi"})`): the fields as one JSON object, so any definition reads it as JSON. A field
+ * that is not UTF-8 throws, and the caller hands the raw bytes on instead (to dead-letter).
+ */
+function foreignEntry(map: Map<string, Buffer>, added: number): Parsed {
+  const o: Record<string, string> = {};
+  for (const [k, v] of map) o[k] = utf8.decode(v);
+  return {
+    body: Buffer.from(JSON.stringify(o)),
+    headers: { 'content-type': 'application/json' },
+    id: undefined,
+    timestamp: added,
+    attempts: 1,
+  };
+}
 
 /**
  * A Pub/Sub payload: the body in the headers envelope (the id as a header), or the bare body

@@ -12,7 +12,8 @@
  * | timeout       | XPENDING idle ≥ timeoutMs → XCLAIM to this consumer, attempts = the delivery count |
  * | touch         | XCLAIM to self with JUSTID (resets the idle time)                        |
  * | `#ephemeral` topic | PUBLISH / SUBSCRIBE: no persistence, every subscriber gets every message, acks are no-ops |
- * | `?bind.<topic>=<key>` | the stream (or Pub/Sub channel) is `<key>` as is, no prefix: existing names |
+ * | `?bind.<topic>=<key>` | the stream (or Pub/Sub channel) is `<key>` as is, no prefix: existing names (also per subscription, `bind.topic`) |
+ * | `?envelope=false` | Pub/Sub payloads are bare bodies; stream entries are the field `b` alone |
  *
  * Trimming is approximate and blind to consumer groups: entries past maxLen go even if a slow
  * channel has not read them. Size maxLen for the longest backlog you accept.
@@ -21,10 +22,10 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { parseRedisOptions, type RedisOptions, streamKey } from './options.ts';
-import { entryFields, pubSubPayload } from './entry.ts';
+import { parseRedisOptions, type RedisOptions, streamKey, subscriptionKey } from './options.ts';
+import { bareFields, entryFields, pubSubPayload } from './entry.ts';
 import { bounded, PubSubSubscription, RedisSubscription } from './subscription.ts';
 
 type IORedis = typeof import('ioredis');
@@ -61,6 +62,7 @@ export class RedisTransport implements Transport {
       guaranteedOrder: true,
       attemptsCounted: true,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
@@ -121,8 +123,9 @@ export class RedisTransport implements Transport {
     const now = String(Date.now());
     const pipeline = this.client.pipeline();
     for (const m of messages) {
-      if (isEphemeralTopic(topic)) pipeline.publish(key, pubSubPayload(m, this.options.envelope));
-      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...entryFields(m, now, 1));
+      const bare = sendsBare(this.options.envelope, m);
+      if (isEphemeralTopic(topic)) pipeline.publish(key, pubSubPayload(m, !bare));
+      else pipeline.xadd(key, 'MAXLEN', '~', this.options.maxLen, '*', ...(bare ? bareFields(m) : entryFields(m, now, 1)));
     }
     let results: Array<[Error | null, unknown]> | null;
     try {
@@ -141,9 +144,10 @@ export class RedisTransport implements Transport {
     if (!Number.isInteger(options.maxInFlight) || options.maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `redis://: maxInFlight must be a positive integer, got ${options.maxInFlight}`);
     }
+    const key = subscriptionKey(this.options, topic, channel, options.bind);
     const sub = isEphemeralTopic(topic)
-      ? await PubSubSubscription.start(this, topic, channel, onMessage, (s) => this.#subs.delete(s))
-      : await RedisSubscription.start(this, topic, channel, options, onMessage, (s) => this.#subs.delete(s));
+      ? await PubSubSubscription.start(this, key, topic, channel, onMessage, (s) => this.#subs.delete(s))
+      : await RedisSubscription.start(this, key, topic, channel, options, onMessage, (s) => this.#subs.delete(s));
     this.#subs.add(sub);
     return sub;
   }

@@ -1,4 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
+import type { Binding } from '../../core/transport.ts';
 import { type ParsedUrl, queryBool, queryInts } from '../../core/url.ts';
 
 export interface RedisOptions {
@@ -18,7 +19,8 @@ export interface RedisOptions {
    * `?envelope=false`: `#ephemeral` (Pub/Sub) payloads are bare bodies, for subscribers that know
    * nothing of Conveyor; headers are then not carried. With the default, a payload is the body in
    * the headers envelope (src/core/envelope.ts). Either way a payload without the envelope (a
-   * foreign `PUBLISH`) reads as a plain body. Stream entries keep headers in their own field.
+   * foreign `PUBLISH`) reads as a plain body. On streams, an entry is then the field `b` alone
+   * (no `h` headers, `i` id, `t` time, `a` attempts); retry entries keep them.
    * @default true
    */
   envelope: boolean;
@@ -66,6 +68,17 @@ export function parseRedisOptions(parsed: ParsedUrl): RedisOptions {
 
 /** The stream of a topic (its Pub/Sub channel if `#ephemeral`): the bound name, else `<prefix><topic>`. */
 export const streamKey = (o: RedisOptions, topic: string) => o.topics.get(topic) ?? `${o.prefix}${topic}`;
+/**
+ * The stream (or Pub/Sub channel) one subscription reads: its own `bind.topic`, else the URL's
+ * binding, else `<prefix><topic>`. A channel binding is refused, as in the URL.
+ */
+export function subscriptionKey(o: RedisOptions, topic: string, channel: string, bind: Binding | undefined): string {
+  const bad: string[] = [];
+  if (bind?.channel !== undefined) bad.push("bind.channel: a channel's consumer group is its own name; nothing to bind");
+  if (bind?.topic === '') bad.push('bind.topic: expected the stream or Pub/Sub channel name, got ""');
+  if (bad.length) throw new ConveyorError('ERR_BAD_OPTIONS', `redis:// subscribe ${topic}:${channel}: ${bad.join('; ')}`, { details: { problems: bad } });
+  return bind?.topic ?? streamKey(o, topic);
+}
 /** A channel's own stream of retries, which only its consumer group reads. */
 export const retryKey = (o: RedisOptions, topic: string, channel: string) => `${o.prefix}${topic}:retry:${channel}`;
 /** A channel's delayed retries: a sorted set scored by due time. */

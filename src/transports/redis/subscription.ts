@@ -3,7 +3,7 @@ import type { Delivery, Headers } from '../../core/message.ts';
 import type { SubscribeOptions, Subscription } from '../../core/transport.ts';
 import { encodeMember, entryFields, type Parsed, parseEntry, parsePubSubPayload } from './entry.ts';
 import type { RedisClient, RedisTransport } from './index.ts';
-import { delayedKey, retryKey, streamKey } from './options.ts';
+import { delayedKey, retryKey } from './options.ts';
 
 /** Moves due delayed retries into the retry stream, atomically, so two pollers never both move one. */
 const MOVE_DUE = `
@@ -88,12 +88,12 @@ export class RedisSubscription implements Subscription {
   /** After a failed read: entries Redis gave this consumer may have been lost in transit. */
   #recover = false;
 
-  private constructor(t: RedisTransport, reader: RedisClient, topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void) {
+  private constructor(t: RedisTransport, reader: RedisClient, stream: string, topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void) {
     this.#t = t;
     this.#reader = reader;
     this.topic = topic;
     this.channel = channel;
-    this.#keys = { stream: streamKey(t.options, topic), retry: retryKey(t.options, topic, channel), delayed: delayedKey(t.options, topic, channel) };
+    this.#keys = { stream, retry: retryKey(t.options, topic, channel), delayed: delayedKey(t.options, topic, channel) };
     this.#consumer = `${t.clientName}-${Math.random().toString(36).slice(2, 8)}`;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#maxInFlight = options.maxInFlight;
@@ -101,8 +101,9 @@ export class RedisSubscription implements Subscription {
     this.#onClose = onClose;
   }
 
-  static async start(t: RedisTransport, topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void): Promise<RedisSubscription> {
-    const sub = new RedisSubscription(t, await t.duplicate(), topic, channel, options, onMessage, onClose);
+  /** `stream`: the key this subscription reads (the topic's, or its binding). */
+  static async start(t: RedisTransport, stream: string, topic: string, channel: string, options: SubscribeOptions, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void): Promise<RedisSubscription> {
+    const sub = new RedisSubscription(t, await t.duplicate(), stream, topic, channel, options, onMessage, onClose);
     for (const key of [sub.#keys.stream, sub.#keys.retry]) {
       await t.client.xgroup('CREATE', key, channel, '$', 'MKSTREAM').catch((e: Error) => {
         if (!/BUSYGROUP/.test(e.message)) throw new ConveyorError('ERR_TRANSPORT', `redis://: cannot create group ${channel} on ${key}: ${e.message}`, { cause: e });
@@ -188,7 +189,7 @@ export class RedisSubscription implements Subscription {
   #hand(stream: string, entryId: string, fields: Buffer[], deliveries: number): void {
     let parsed: Parsed;
     try {
-      parsed = parseEntry(fields);
+      parsed = parseEntry(fields, entryId);
     } catch {
       // An entry not written by Conveyor: pass its raw fields as the body rather than drop it.
       parsed = { body: Buffer.concat(fields), headers: {}, id: undefined, timestamp: Date.now(), attempts: 1 };
@@ -305,10 +306,10 @@ export class PubSubSubscription implements Subscription {
     this.#onClose = onClose;
   }
 
-  static async start(t: RedisTransport, topic: string, channel: string, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void): Promise<PubSubSubscription> {
+  /** `key`: the Pub/Sub channel subscribed (the topic's, or its binding). */
+  static async start(t: RedisTransport, key: string, topic: string, channel: string, onMessage: (d: Delivery) => void, onClose: (s: Subscription) => void): Promise<PubSubSubscription> {
     const client = await t.duplicate();
     const sub = new PubSubSubscription(client, onClose);
-    const key = streamKey(t.options, topic);
     // Buffers, not strings: a body is bytes (CBOR), and a foreign PUBLISH may not be UTF-8.
     client.on('messageBuffer', (_ch: Buffer, payload: Buffer) => {
       if (sub.#paused) return;
