@@ -286,4 +286,37 @@ describe('kafka:// against a broker', { skip: SKIP ?? false }, () => {
     assert.deepEqual([...fromStart].sort(), ['new', 'old0', 'old1', 'old2']);
     assert.deepEqual(fromEnd, ['new']);
   });
+
+  test('per subscription: SubscribeOptions.bind names the Kafka topic and group (over the URL); a dead letter stays whole through envelope=false', async (t) => {
+    const native = `ext-${uniqueName('orders')}`;
+    const group = `billing-${uniqueName('g')}`;
+    const bare = await open(t, `&bind.orders=${native}&envelope=false`);
+    // This URL binds `orders` elsewhere: the subscription's own binding wins.
+    const reader = await open(t, '&bind.orders=somewhere-else');
+    assert.equal(reader.features.bind, true);
+    await assert.rejects(reader.subscribe('orders', 'c', { maxInFlight: 1, bind: { topic: 'no spaces' } }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    await assert.rejects(reader.subscribe('orders', 'c', { maxInFlight: 1, bind: { channel: 'conveyor-retry.x' } }, () => {}), { code: 'ERR_BAD_OPTIONS' });
+    const got: Delivery[] = [];
+    const sub = await reader.subscribe('orders', 'billing', { maxInFlight: 10, bind: { topic: native, channel: group } }, (d) => {
+      got.push(d);
+      d.ack();
+    });
+    t.after(() => sub.close());
+    await bare.publish('orders', [{ id: 'o1', body: enc('plain') }]);
+    const dead = { 'conveyor-dead-code': 'ERR_SCHEMA', 'conveyor-dead-reason': 'why' };
+    await bare.publish('orders', [{ id: 'o2', body: enc('dead'), headers: dead }]);
+    await waitFor(() => got.length === 2, 'both records on the bound topic', 20_000);
+    const byBody = new Map(got.map((d) => [dec(d.body), d]));
+    assert.deepEqual(byBody.get('plain')!.headers, {});
+    assert.deepEqual(byBody.get('dead')!.headers, dead, 'a dead letter keeps its reason through envelope=false');
+    assert.equal(byBody.get('dead')!.id, 'o2');
+    const { Kafka } = await import('kafkajs');
+    const admin = new Kafka({ brokers: parseKafkaOptions(parseTransportUrl(await kafkaUrl())).brokers, logLevel: 0 }).admin();
+    await admin.connect();
+    t.after(() => admin.disconnect());
+    await waitFor(async () => {
+      const [offsets] = await admin.fetchOffsets({ groupId: group, topics: [native] });
+      return offsets!.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0) === 2;
+    }, `group ${group} committed both on ${native}`, 10_000, 100);
+  });
 });

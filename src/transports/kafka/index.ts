@@ -22,7 +22,8 @@
  * - `#ephemeral` topics/channels are ordinary ones named `…__ephemeral`.
  *
  * Existing topics and groups (options.ts): `?bind.<topic>=<kafka topic>` names the topic as is,
- * `?bind.<topic>:<channel>=<group id>` makes the channel that group, `?start=earliest` starts a new
+ * `?bind.<topic>:<channel>=<group id>` makes the channel that group (per subscription too:
+ * `SubscribeOptions.bind` `{ topic, channel }`, which wins over the URL), `?start=earliest` starts a new
  * channel at the topic's beginning (its history) instead of its end; `?envelope=false` publishes
  * bare records (the value alone, no headers). A record with no Conveyor headers (kafka-python,
  * kcat) is read with the definition's codec as version 1, its id `<kafka topic>/<partition>/<offset>`.
@@ -36,10 +37,10 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { KafkaCluster } from './cluster.ts';
-import { checkName, groupId, type KafkaOptions, parseKafkaOptions, retryTopic, topicName } from './options.ts';
+import { badKafkaName, checkName, groupId, type KafkaOptions, parseKafkaOptions, retryTopic, topicName } from './options.ts';
 import { KafkaSubscription, PROP } from './subscription.ts';
 import { TopicMaker } from './topics.ts';
 
@@ -81,6 +82,7 @@ export class KafkaTransport implements Transport {
       guaranteedOrder: false,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
@@ -154,10 +156,9 @@ export class KafkaTransport implements Transport {
     }
     if (messages.length === 0) return;
     const name = topicName(this.options, topic);
-    const bare = !this.options.envelope;
     const records = messages.map((m) => ({
       value: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-      headers: bare ? {} : m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
+      headers: sendsBare(this.options.envelope, m) ? {} : m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
     }));
     await this.#send(name, records, this.options.topics.has(topic));
   }
@@ -186,10 +187,17 @@ export class KafkaTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    const main = topicName(this.options, topic);
+    const { bind } = options;
+    const bad = [
+      bind?.topic === undefined ? undefined : badKafkaName(bind.topic, 'topic'),
+      bind?.channel === undefined ? undefined : badKafkaName(bind.channel, 'group id'),
+    ].filter(Boolean);
+    if (bad.length > 0) throw new ConveyorError('ERR_BAD_OPTIONS', `kafka:// subscribe ${topic}:${channel}: bind: ${bad.join('; ')}`, { details: { bind } });
+    // A subscription's own binding wins over the URL's, for this subscription only.
+    const main = bind?.topic ?? topicName(this.options, topic);
     const retry = retryTopic(topic, channel);
-    await Promise.all([this.#ensureTopic(main, this.options.topics.has(topic)), this.#ensureTopic(retry)]);
-    const group = groupId(topic, channel, this.options);
+    await Promise.all([this.#ensureTopic(main, bind?.topic !== undefined || this.options.topics.has(topic)), this.#ensureTopic(retry)]);
+    const group = bind?.channel ?? groupId(topic, channel, this.options);
     try {
       await this.#fixStart(group, main);
     } catch (cause) {

@@ -152,18 +152,27 @@ const BIND = 'bind.';
 /** Kafka's own rule for topic names (and a safe one for group ids). */
 const KAFKA_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
+/** Why `value` cannot be a bound Kafka topic or group id, or undefined when it can. */
+export function badKafkaName(value: unknown, what: 'topic' | 'group id'): string | undefined {
+  if (typeof value !== 'string' || !KAFKA_NAME.test(value) || value === '.' || value === '..') {
+    return `expected a Kafka ${what} (1-249 of [a-zA-Z0-9._-], not "." or ".."), got ${JSON.stringify(value)}`;
+  }
+  if (value.startsWith(RETRY_PREFIX)) return `${JSON.stringify(value)} is a name of Conveyor's retry topics`;
+  return undefined;
+}
+
 function readBinding(key: string, value: string, topics: Map<string, string>, groups: Map<string, string>, bad: string[]): void {
   const name = key.slice(BIND.length);
   // Topic and channel names never hold ':' (checkName), so it separates them.
   const [topic, channel, ...more] = name.split(':');
   if (!topic || channel === '' || more.length > 0 || !isName(topic) || (channel !== undefined && !isName(channel))) {
     bad.push(`${key}: expected bind.<topic> or bind.<topic>:<channel> with Conveyor names`);
-  } else if (!KAFKA_NAME.test(value) || value === '.' || value === '..') {
-    bad.push(`${key}: expected a Kafka ${channel === undefined ? 'topic' : 'group id'} (1-249 of [a-zA-Z0-9._-], not "." or ".."), got ${JSON.stringify(value)}`);
-  } else if (value.startsWith(RETRY_PREFIX)) {
-    bad.push(`${key}: ${JSON.stringify(value)} is a name of Conveyor's retry topics`);
-  } else if (channel === undefined) topics.set(topic, value);
-  else groups.set(name, value);
+  } else {
+    const why = badKafkaName(value, channel === undefined ? 'topic' : 'group id');
+    if (why) bad.push(`${key}: ${why}`);
+    else if (channel === undefined) topics.set(topic, value);
+    else groups.set(name, value);
+  }
 }
 
 const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
