@@ -35,6 +35,9 @@ describe('conveyor start --broker kafka://', { skip: SKIP ?? false }, () => {
     await admin.query(`CREATE DATABASE ${db}`);
     const dbUrl = pgUrl.replace(/\/[^/]+$/, `/${db}`);
     const rows = new pg.Pool({ connectionString: dbUrl, max: 1 });
+    // DROP DATABASE ... WITH (FORCE) ends sessions still open on it: not this test's failure.
+    rows.on('error', () => undefined);
+    admin.on('error', () => undefined);
     let start: ReturnType<typeof spawnChild> | undefined;
     // One hook, in order: the pipeline and our pool go before the database does.
     t.after(async () => {
