@@ -19,6 +19,7 @@ const COMMANDS: Record<string, () => Promise<Command>> = {
   pub: () => import('./commands/pub.ts'),
   tail: () => import('./commands/tail.ts'),
   stats: () => import('./commands/stats.ts'),
+  dlq: () => import('./commands/dlq.ts'),
 };
 
 const SUMMARIES: Record<string, string> = {
@@ -29,6 +30,7 @@ const SUMMARIES: Record<string, string> = {
   pub: 'publish a message to any engine',
   tail: 'print messages as they arrive',
   stats: "show a broker's topics and channels",
+  dlq: 'list, replay or purge dead letters (conveyor dlq list|replay|purge <url> <topic>)',
 };
 
 function usage(): string {

@@ -27,6 +27,10 @@ export class MemoryBackend implements BackendQueue {
     return this.#ring.length;
   }
 
+  peek(max: number): EngineMessage[] {
+    return this.#ring.front(max);
+  }
+
   sync(): Promise<void> {
     return RESOLVED;
   }

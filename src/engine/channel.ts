@@ -5,7 +5,7 @@ import { DeferredHeap } from './heap.ts';
 import type { Msg } from './message.ts';
 import type { ResolvedEngineOptions } from './options.ts';
 import { MessageQueue, releaseSource } from './queue.ts';
-import type { BackendQueue, ChannelConsumer, ChannelStats, ConsumerOptions, ConsumerSink } from './types.ts';
+import type { BackendQueue, ChannelConsumer, ChannelStats, ConsumerInfo, ConsumerOptions, ConsumerSink, PeekResult } from './types.ts';
 
 /**
  * Most messages one drain hands out before it yields to the event loop (and reschedules itself),
@@ -127,6 +127,19 @@ export class Channel implements ConsumerHost {
       paused: this.#paused,
       dropped_count: backend instanceof DiscardBackend ? backend.dropped : 0,
     };
+  }
+
+  /**
+   * The next `max` messages this channel would deliver, none taken (nsqd cannot: nsq#375). Deferred
+   * and in-flight messages are not in it; a disk backend shows only what is in memory (`partial`).
+   */
+  peek(max: number): PeekResult {
+    return this.#queue.peek(Math.max(0, Math.floor(max)));
+  }
+
+  /** The attached consumers with their RDY and in-flight counts (the dashboard's client list). */
+  consumers(): ConsumerInfo[] {
+    return this.#consumers.map((c) => ({ id: c.id, ready: c.ready, inFlight: c.count }));
   }
 
   /** Topic → channel: one message of the fan-out. The topic calls `schedule()` after its batch. */

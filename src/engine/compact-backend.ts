@@ -67,6 +67,14 @@ export class CompactMemoryBackend implements BackendQueue {
   get depth(): number {
     return this.#objects.length + this.#packed;
   }
+  /**
+   * Up to `max` of the oldest waiting messages, none taken (the dashboard's peek): those still kept
+   * as objects. Packed ones are all newer, so a peek that reaches them is shown partial.
+   */
+  peek(max: number): EngineMessage[] {
+    return this.#objects.front(max);
+  }
+
 
   put(message: EngineMessage): void {
     if (this.#closed) return;

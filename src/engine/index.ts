@@ -25,9 +25,11 @@ export type {
   BackendQueue,
   ChannelConsumer,
   ChannelStats,
+  ConsumerInfo,
   ConsumerOptions,
   ConsumerSink,
   EngineInput,
   EngineMessage,
+  PeekResult,
   TopicStats,
 } from './types.ts';

@@ -1,6 +1,6 @@
 import { Msg } from './message.ts';
 import { Ring } from './ring.ts';
-import type { BackendQueue } from './types.ts';
+import type { BackendQueue, EngineMessage, PeekResult } from './types.ts';
 
 /**
  * A topic's or channel's queue: memory up to `limit` (the high-water mark), then the backend.
@@ -48,6 +48,18 @@ export class MessageQueue {
     if (this.backend.depth === 0) return undefined;
     const read = this.backend.read();
     return read === undefined ? undefined : Msg.fromBackend(read);
+  }
+
+  /** The next `max` messages in the order shift() would return them, none removed. */
+  peek(max: number): PeekResult {
+    const messages: EngineMessage[] = this.#ring.front(max);
+    const backendDepth = this.backend.depth;
+    if (messages.length < max && backendDepth > 0) {
+      const more = this.backend.peek?.(max - messages.length);
+      if (more === undefined) return { messages, partial: true };
+      for (const m of more) messages.push(m);
+    }
+    return { messages, partial: this.depth > messages.length };
   }
 
   /** Drops every queued message (memory and backend), releasing what came from the backend. */

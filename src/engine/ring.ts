@@ -41,6 +41,14 @@ export class Ring<T> {
     return value;
   }
 
+  /** Up to `max` items from the front, in FIFO order, without removing them (the dashboard's peek). */
+  front(max: number): T[] {
+    const n = Math.min(max, this.#length);
+    const out = new Array<T>(n);
+    for (let i = 0; i < n; i++) out[i] = this.#buf[(this.#head + i) & this.#mask] as T;
+    return out;
+  }
+
   /** Removes every item, calling `each` on it in FIFO order (to release what it holds). */
   clear(each?: (value: T) => void): void {
     while (this.#length > 0) {

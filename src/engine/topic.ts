@@ -6,7 +6,7 @@ import { Msg } from './message.ts';
 import { assertValidName, isEphemeralName } from './names.ts';
 import type { ResolvedEngineOptions } from './options.ts';
 import { MessageQueue } from './queue.ts';
-import type { EngineInput, EngineMessage, TopicStats, TopologyEvent } from './types.ts';
+import type { EngineInput, EngineMessage, PeekResult, TopicStats, TopologyEvent } from './types.ts';
 
 /** Most messages one pump moves from the topic queue to its channels before yielding. */
 const PUMP_BUDGET = 8192;
@@ -180,6 +180,11 @@ export class Topic {
   unpause(): void {
     this.#paused = false;
     this.#pump();
+  }
+
+  /** What the topic holds for channels it does not have yet (or while paused), none taken. */
+  peek(max: number): PeekResult {
+    return this.#queue.peek(Math.max(0, Math.floor(max)));
   }
 
   /** Drops what the topic itself holds (not what its channels hold), as nsqd's topic empty. */

@@ -66,6 +66,11 @@ export interface BackendQueue {
    * released messages, so that what was unread or in flight at a crash is delivered again.
    */
   release?(message: EngineMessage): void;
+  /**
+   * Up to `max` of the oldest messages, not removed (the dashboard's peek). Optional: a backend
+   * without it (the disk queue) shows only what is in memory, and the peek says it is partial.
+   */
+  peek?(max: number): EngineMessage[];
 }
 
 /** Makes the backend queue of a topic (`channel` undefined) or a channel. */
@@ -129,6 +134,20 @@ export interface ChannelStats {
    * full (nsqd's dummy backend drops them without counting). Always 0 for other channels.
    */
   dropped_count?: number;
+}
+
+/** What a channel's peek returns: the next messages in delivery order, none of them taken. */
+export interface PeekResult {
+  messages: EngineMessage[];
+  /** True when more are queued than could be shown (a backend without peek, or past `max`). */
+  partial: boolean;
+}
+
+/** One consumer of a channel as the dashboard lists it. */
+export interface ConsumerInfo {
+  id: number;
+  ready: number;
+  inFlight: number;
 }
 
 /**

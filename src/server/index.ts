@@ -12,9 +12,10 @@ import { ConveyorError } from '../core/errors.ts';
 import { Engine } from '../engine/index.ts';
 import type { BackendFactory } from '../engine/types.ts';
 import type { ServerEngine } from './engine.ts';
-import { createHttpServer } from './http/server.ts';
+import { createHttpServer, type MountedHandler } from './http/server.ts';
 import { type LookupdRegistration, registerWithLookupd } from './lookupd/index.ts';
 import { type ProtocolLimits, parseHostPort, resolveLimits } from './options.ts';
+import type { ClientState } from './tcp/client.ts';
 import { TcpServer } from './tcp/server.ts';
 
 export interface BrokerOptions extends Partial<ProtocolLimits> {
@@ -48,6 +49,10 @@ export interface Broker {
   readonly tcpAddress: string;
   readonly httpAddress: string;
   readonly engine: ServerEngine;
+  /** The NSQ TCP clients connected now (the dashboard names consumers by them). */
+  clients(): ClientState[];
+  /** Serves `handler` (the dashboard) on the HTTP listener, for the requests it `owns`. */
+  mount(handler: MountedHandler): void;
   /** Stops listening, closes every client after flushing it, then closes an engine it made. */
   close(): Promise<void>;
 }
@@ -66,11 +71,14 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
   const tcpServer = new TcpServer(engine, limits);
   let tcpAddress = '';
   let httpAddress = '';
+  const mounts: MountedHandler[] = [];
+  const clients = () => [...tcpServer.connections()].map((c) => c.client);
   const httpServer: Server = createHttpServer({
     engine,
     limits,
     startTime,
-    clients: () => [...tcpServer.connections()].map((c) => c.client),
+    clients,
+    mounts,
     tcpAddress: () => tcpAddress,
     httpAddress: () => httpAddress,
   });
@@ -118,6 +126,8 @@ export async function startBroker(options: BrokerOptions = {}): Promise<Broker> 
     tcpAddress,
     httpAddress,
     engine,
+    clients,
+    mount: (handler) => void mounts.push(handler),
     close() {
       closing ??= (async () => {
         await lookupd?.close();
@@ -148,3 +158,4 @@ function defaultEngine(options: BrokerOptions, limits: ProtocolLimits): ServerEn
 
 export { type ProtocolLimits, DEFAULT_LIMITS, SERVER_VERSION } from './options.ts';
 export type { ServerEngine, ServerTopic, ServerChannel } from './engine.ts';
+export type { MountedHandler } from './http/server.ts';

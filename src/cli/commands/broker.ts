@@ -8,7 +8,7 @@ import { ConveyorError } from '../../core/errors.ts';
 import type { RestorableEngine } from '../../engine/disk/index.ts';
 import type { BackendFactory } from '../../engine/types.ts';
 import { createLogger } from '../../observability/log.ts';
-import { type BrokerOptions, startBroker } from '../../server/index.ts';
+import { type Broker, type BrokerOptions, startBroker } from '../../server/index.ts';
 
 export const summary = 'serve the embedded broker over NSQ TCP and HTTP';
 
@@ -34,6 +34,9 @@ const USAGE = `usage: conveyor broker [options]
                            register with this nsqlookupd, as nsqd does (repeatable)
   --broadcast-address HOST the address nsqlookupd gives consumers (default the --tcp
                            host, or this machine's hostname when bound to all)
+  --no-dashboard           do not serve the dashboard at http://HTTP/dashboard/
+  --dashboard-token TOKEN  the dashboard's API wants Authorization: Bearer TOKEN
+  --dashboard-read-only    the dashboard shows, and changes nothing
   -h, --help               this text
 `;
 
@@ -71,6 +74,9 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
         memory: { type: 'boolean' },
         'lookupd-tcp-address': { type: 'string', multiple: true },
         'broadcast-address': { type: 'string' },
+        'no-dashboard': { type: 'boolean' },
+        'dashboard-token': { type: 'string' },
+        'dashboard-read-only': { type: 'boolean' },
         help: { type: 'boolean', short: 'h' },
         ...Object.fromEntries(Object.keys(NUMERIC).map((k) => [k, { type: 'string' as const }])),
       },
@@ -126,9 +132,12 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     out(`http ${broker.httpAddress}`);
     if (dataDir !== undefined) out(`data ${dataDir}${values.durable ? ' (durable)' : ''}`);
     for (const address of options.lookupdTcpAddresses ?? []) out(`lookupd ${address}`);
+    const board = values['no-dashboard'] ? undefined : await mountDashboard(broker, values);
+    if (board) out(`dashboard http://${broker.httpAddress}${board.prefix}/`);
     log.info('listening', { tcp: broker.tcpAddress, http: broker.httpAddress, data: dataDir ?? null, durable: values.durable === true });
     await stopped(io.stop);
     log.info('stopping');
+    await board?.close();
     await broker.close();
     log.info('stopped');
     return 0;
@@ -162,6 +171,23 @@ async function loadDisk(dir: string, durable: boolean): Promise<{ backend: Backe
   }
   const { restoreTopology } = mod;
   return { backend: mod.diskBackend({ dir, durable }), restore: (engine) => restoreTopology?.(engine, dir) };
+}
+
+/** The dashboard on the broker's HTTP listener, loaded on demand like the disk queue. */
+async function mountDashboard(broker: Broker, values: Record<string, string | boolean | string[] | undefined>) {
+  const { Engine } = await import('../../engine/engine.ts');
+  if (!(broker.engine instanceof Engine)) return undefined;
+  const { dashboard } = await import('../../dashboard/handler.ts');
+  const token = values['dashboard-token'] as string | undefined;
+  const board = dashboard({
+    engine: broker.engine,
+    clients: () => broker.clients(),
+    prefix: '/dashboard',
+    readOnly: values['dashboard-read-only'] === true,
+    ...(token ? { auth: { token } } : {}),
+  });
+  broker.mount(board);
+  return board;
 }
 
 function stopped(signal: AbortSignal | undefined): Promise<void> {

@@ -12,6 +12,7 @@
  */
 import { parseArgs } from 'node:util';
 import { ConveyorError, isConveyorError } from '../../core/errors.ts';
+import { dashboard } from '../../dashboard/handler.ts';
 import { Engine } from '../../engine/engine.ts';
 import { type Gateway, gateway } from '../../gateway/index.ts';
 import { type App, app } from '../../runtime/app.ts';
@@ -67,6 +68,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   const counts = new Map<string, number>();
   let counted = 0;
   let running: Running;
+  let closeDashboard = async () => {};
   try {
     // The database first: it is what most often fails (a missing PGlite, a wrong URL), and then
     // nothing else has been started yet.
@@ -83,6 +85,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     started.push(['the database', () => sink.close()]);
     await sink.exec('CREATE TABLE IF NOT EXISTS events (id text PRIMARY KEY, kind text NOT NULL, user_id int8, at timestamptz, payload text)');
     let broker: Broker | undefined;
+    let engine: Engine | undefined;
     let pipeline: App;
     if (values.broker) {
       pipeline = app({ url: values.broker });
@@ -90,7 +93,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       // Connect now: a wrong URL or a broker that is down fails the start, not the first event.
       await pipeline.transport();
     } else {
-      const engine = new Engine();
+      engine = new Engine();
       broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
       started.push(['the broker', () => broker!.close()]);
       pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
@@ -113,6 +116,15 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       }),
     });
     started.push(['the gateway', () => gw.close()]);
+    // The dashboard reads the embedded engine and is served by its broker; over --broker there is
+    // neither (the engine's own tools show its topics: nsqadmin, the RabbitMQ console, kcat -L, ...).
+    if (broker && engine) {
+      const served = broker;
+      const board = dashboard({ engine, clients: () => served.clients(), apps: [pipeline], prefix: '/dashboard' });
+      served.mount(board);
+      closeDashboard = () => board.close();
+      started.push(['the dashboard', closeDashboard]);
+    }
     running = { broker, pipeline, gw, sink, archived };
   } catch (error) {
     await closeStarted();
@@ -128,6 +140,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   const tailUrl = broker ? `nsq://${broker.tcpAddress}` : (values.broker ?? '');
   out(broker ? `conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})` : `conveyor: broker ${redact(tailUrl)}`);
   out(`conveyor: gateway on ${gw.url} — POST ${gw.url}/v1/topics/events  {"kind":"click","user":1,"at":${Date.now()}}`);
+  if (broker) out(`conveyor: dashboard on http://${broker.httpAddress}/dashboard/`);
   out(`conveyor: archiving into ${values.pg ? values.pg : `embedded PostgreSQL at ${values['pg-dir']}`}; drive it with: npm run load`);
   out(`conveyor: bad messages go to events.dead; read them with: conveyor tail ${redact(tailUrl)} events.dead`);
   const timer = setInterval(async () => {
@@ -148,6 +161,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   clearInterval(timer);
   out('conveyor: stopping — finishing in-flight work and flushing the last batch');
   await gw.close();
+  await closeDashboard();
   await pipeline.close();
   await broker?.close();
   out(`conveyor: stopped; archived ${await archived()} events`);

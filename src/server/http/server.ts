@@ -33,6 +33,14 @@ export interface HttpContext {
   /** host:port of the TCP listener, for /info. */
   tcpAddress(): string;
   httpAddress(): string;
+  /** Handlers mounted beside nsqd's API (the dashboard), asked first; each owns a path prefix. */
+  mounts?: readonly MountedHandler[];
+}
+
+/** A request handler that takes the requests under its own prefix (`owns`). */
+export interface MountedHandler {
+  owns(url: string): boolean;
+  (req: IncomingMessage, res: ServerResponse): void;
 }
 
 type Handler = (req: IncomingMessage, query: URLSearchParams, ctx: HttpContext) => Promise<unknown> | unknown;
@@ -70,6 +78,8 @@ export function createHttpServer(ctx: HttpContext): Server {
   };
   const registry = registryOf(brokerFamilies(topics, () => [...ctx.clients()].length));
   return createServer((req, res) => {
+    const mounted = ctx.mounts?.find((m) => m.owns(req.url ?? '/'));
+    if (mounted) return mounted(req, res);
     // Prometheus' text format, not nsqd's JSON: served beside the nsqd routes.
     if (req.method === 'GET' && (req.url === '/metrics' || req.url?.startsWith('/metrics?'))) {
       registry.metrics().then(
