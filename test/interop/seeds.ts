@@ -10,15 +10,26 @@ export const text = (n: number) => `message ${n} ü → 🐇`;
 /**
  * A seed snippet (test/interop/seeds/) with one substitution — every `from` becomes `to`, to give
  * a run its own queue or channel name — run by Debian's python3; killed when the test ends.
+ * `from` may also be a list of [from, to] pairs (then `to` is unused), and `env` adds variables.
  */
-export function runSeed(t: TestContext, file: string, from: string, to: string): { child: ChildProcess; lines: string[]; exit: Promise<{ code: number | null; stderr: string }> } {
+export function runSeed(
+  t: TestContext,
+  file: string,
+  from: string | ReadonlyArray<readonly [string, string]>,
+  to = '',
+  env: Record<string, string> = {},
+): { child: ChildProcess; lines: string[]; exit: Promise<{ code: number | null; stderr: string }> } {
   const source = readFileSync(new URL(`./seeds/${file}`, import.meta.url), 'utf8');
-  const renamed = source.replaceAll(from, to);
-  assert.notEqual(renamed, source, `${file} holds ${from} as the seed does`);
+  let renamed = source;
+  for (const [a, b] of typeof from === 'string' ? [[from, to] as const] : from) {
+    const next = renamed.replaceAll(a, b);
+    assert.notEqual(next, renamed, `${file} holds ${a} as the seed does`);
+    renamed = next;
+  }
   // Unbuffered so the consumer's prints arrive as they happen; UTF-8 whatever the locale.
   const child = spawn('/usr/bin/python3', ['-c', renamed], {
     stdio: ['pipe', 'pipe', 'pipe'],
-    env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8' },
+    env: { ...process.env, PYTHONUNBUFFERED: '1', PYTHONIOENCODING: 'utf-8', ...env },
   });
   t.after(() => {
     if (child.exitCode === null) child.kill('SIGKILL');

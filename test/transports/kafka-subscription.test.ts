@@ -10,22 +10,26 @@ import type { Consumer, EachMessagePayload, KafkaMessage } from 'kafkajs';
 import type { Delivery } from '../../src/core/message.ts';
 import { KafkaSubscription } from '../../src/transports/kafka/subscription.ts';
 
-const EVENTS = { REBALANCING: 'consumer.rebalancing', GROUP_JOIN: 'consumer.group_join' } as const;
+const EVENTS = { REBALANCING: 'consumer.rebalancing', GROUP_JOIN: 'consumer.group_join', CRASH: 'consumer.crash' } as const;
 
 class FakeConsumer {
   readonly events = EVENTS;
   commits: Array<Array<{ topic: string; partition: number; offset: string }>> = [];
-  listeners = new Map<string, Array<() => void>>();
+  listeners = new Map<string, Array<(event?: unknown) => void>>();
   disconnected = false;
   heartbeats = 0;
-  on(event: string, fn: () => void): () => void {
+  runs = 0;
+  async run(): Promise<void> {
+    this.runs++;
+  }
+  on(event: string, fn: (event?: unknown) => void): () => void {
     const list = this.listeners.get(event) ?? [];
     list.push(fn);
     this.listeners.set(event, list);
     return () => undefined;
   }
-  emit(event: string): void {
-    for (const fn of this.listeners.get(event) ?? []) fn();
+  emit(event: string, payload?: unknown): void {
+    for (const fn of this.listeners.get(event) ?? []) fn({ payload });
   }
   async commitOffsets(offsets: Array<{ topic: string; partition: number; offset: string }>): Promise<void> {
     this.commits.push(offsets.map((o) => ({ ...o })));
@@ -53,7 +57,9 @@ function record(offset: number, headers: Record<string, string> = {}): KafkaMess
   } as KafkaMessage;
 }
 
-function setup(maxInFlight: number) {
+function setup(maxInFlight: number, onError: (err: unknown) => void = (err) => {
+  throw err;
+}) {
   const consumer = new FakeConsumer();
   const got: Delivery[] = [];
   const republished: Array<{ offset: string; attempts: number }> = [];
@@ -67,12 +73,11 @@ function setup(maxInFlight: number) {
       republish: async (message, attempts) => {
         republished.push({ offset: message.offset, attempts });
       },
-      onError: (err) => {
-        throw err;
-      },
+      onError,
     },
     (d) => got.push(d),
   );
+  const beat = { fail: undefined as Error | undefined };
   const feed = (offset: number, partition = 0, headers?: Record<string, string>) =>
     sub.eachMessage({
       topic: 'frames',
@@ -80,10 +85,11 @@ function setup(maxInFlight: number) {
       message: record(offset, headers),
       heartbeat: async () => {
         consumer.heartbeats++;
+        if (beat.fail) throw beat.fail;
       },
       pause: () => () => undefined,
     } as EachMessagePayload);
-  return { consumer, got, republished, sub, feed };
+  return { consumer, got, republished, sub, feed, beat };
 }
 
 const tick = () => new Promise((r) => setImmediate(r));
@@ -245,5 +251,36 @@ describe('KafkaSubscription (no broker)', () => {
     await feed(2);
     assert.equal(got.length, 2, 'nothing handed out after close');
     await sub.close(); // idempotent
+  });
+
+  test('a full member still joins a rebalance: a rebalancing heartbeat ends the wait by throwing (kafkajs rejoins)', async () => {
+    const { sub, feed, beat } = setup(2);
+    await feed(0);
+    const waiting = feed(1);
+    beat.fail = Object.assign(new Error('The group is rebalancing'), { type: 'REBALANCE_IN_PROGRESS' });
+    await within(
+      assert.rejects(waiting, { type: 'REBALANCE_IN_PROGRESS' }),
+      'the wait ends on a rebalance',
+      3000,
+    );
+    await sub.close();
+  });
+
+  test('a member kafkajs will not restart after a crash is reported and started again; not once closed', async () => {
+    const reported: unknown[] = [];
+    const { consumer, sub } = setup(5, (err) => reported.push(err));
+    await sub.start();
+    assert.equal(consumer.runs, 1);
+    consumer.emit(EVENTS.CRASH, { error: new Error('INVALID_REQUEST'), restart: true });
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(consumer.runs, 1, 'kafkajs restarts it itself');
+    consumer.emit(EVENTS.CRASH, { error: new Error('INVALID_REQUEST'), restart: false });
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(consumer.runs, 2, 'started again');
+    assert.equal((reported[0] as Error).message, 'INVALID_REQUEST');
+    await sub.close();
+    consumer.emit(EVENTS.CRASH, { error: new Error('later'), restart: false });
+    await new Promise((r) => setTimeout(r, 1200));
+    assert.equal(consumer.runs, 2, 'a closed subscription stays closed');
   });
 });

@@ -72,3 +72,12 @@ test('any other failure is a retryable ERR_TRANSPORT naming the topic', async ()
   const { maker } = setup({ createTopics: true, createFails: 'REQUEST_TIMED_OUT' });
   await assert.rejects(maker.ensure('t3'), (err: ConveyorError) => err.code === 'ERR_TRANSPORT' && err.retryable && /t3/.test(err.message));
 });
+
+test('a bound topic (bind.<topic>=) is only looked up, never created: missing, ERR_NOT_FOUND naming it', async () => {
+  for (const createTopics of [true, false]) {
+    const { calls, maker } = setup({ createTopics, existing: ['theirs'] });
+    await maker.ensure('theirs', true);
+    await assert.rejects(maker.ensure('gone', true), (err: ConveyorError) => err.code === 'ERR_NOT_FOUND' && /bound topic gone does not exist/.test(err.message));
+    assert.deepEqual(calls, ['metadata theirs', 'metadata gone']);
+  }
+});

@@ -60,9 +60,29 @@ export async function run(args: string[]): Promise<number> {
   if (progress) clearInterval(progress);
   const rate = Math.round(accepted / Number(values.seconds));
   process.stdout.write(`${progress ? '\n' : ''}load: ${accepted} events accepted (${rate}/s), ${refused} refused\n`);
-  // Give the archive channel a moment to flush its last batch before asking.
-  await new Promise((r) => setTimeout(r, 1500));
-  const stats = await fetch(`${base}/stats`).then((r) => r.json()).catch(() => undefined);
+  // Let the archive channel flush its last batches before reporting: until everything accepted is
+  // archived, or nothing moved for 2 s (a fixed pause was too short over a remote broker).
+  const stats = await settledStats(base, accepted);
   if (stats) process.stdout.write(`arrived: ${JSON.stringify(stats)}\n`);
   return refused > 0 && accepted === 0 ? 1 : 0;
+}
+
+type Stats = { pipeline?: { archived?: number } } & Record<string, unknown>;
+
+/** /stats once `pipeline.archived` reaches `accepted` or stops moving for 2 s (at most 30 s; at least 0.5 s). */
+async function settledStats(base: string, accepted: number): Promise<Stats | undefined> {
+  const get = () => fetch(`${base}/stats`).then((r) => r.json() as Promise<Stats>).catch(() => undefined);
+  const deadline = Date.now() + 30_000;
+  await new Promise((r) => setTimeout(r, 500));
+  let last = await get();
+  let movedAt = Date.now();
+  while (last && Date.now() < deadline) {
+    const archived = last.pipeline?.archived;
+    if (archived === undefined || archived >= accepted || Date.now() - movedAt > 2000) return last;
+    await new Promise((r) => setTimeout(r, 200));
+    const next = await get();
+    if (next?.pipeline?.archived !== archived) movedAt = Date.now();
+    last = next ?? last;
+  }
+  return last;
 }

@@ -4,6 +4,11 @@
  * batching them into PostgreSQL (embedded PGlite in ./.conveyor/pgdata, or --pg URL), and a
  * channel `counts` keeping live counts per kind. Prints a status line every few seconds;
  * `conveyor load` drives it. Ctrl-C stops it gracefully.
+ *
+ * `--broker URL` runs the same pipeline over an existing broker instead of the embedded one
+ * (`--broker kafka://127.0.0.1:9092`: the seed's aiohttp → Kafka → batched PostgreSQL): topic
+ * `events`, channels `archive` and `counts` are that engine's own (on Kafka: consumer groups
+ * `events:archive` and `events:counts`).
  */
 import { parseArgs } from 'node:util';
 import { ConveyorError, isConveyorError } from '../../core/errors.ts';
@@ -23,6 +28,9 @@ const USAGE = `usage: conveyor start [options]
   --gateway HOST:PORT   HTTP ingestion (default 127.0.0.1:8080)
   --tcp HOST:PORT       the broker's NSQ TCP address (default 127.0.0.1:4150)
   --http HOST:PORT      the broker's HTTP API (default 127.0.0.1:4151)
+  --broker URL          run over this broker instead of the embedded one
+                        (kafka://host:9092, nsq://, amqp://, redis://, nats://, mqtt://);
+                        --tcp and --http are then unused
   --pg URL              archive into this PostgreSQL instead of embedded PGlite
   --pg-dir DIR          PGlite data directory (default ./.conveyor/pgdata)
   --every SECONDS       status line interval (default 5)
@@ -36,6 +44,7 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       gateway: { type: 'string', default: '127.0.0.1:8080' },
       tcp: { type: 'string', default: '127.0.0.1:4150' },
       http: { type: 'string', default: '127.0.0.1:4151' },
+      broker: { type: 'string' },
       pg: { type: 'string' },
       'pg-dir': { type: 'string', default: './.conveyor/pgdata' },
       every: { type: 'string', default: '5' },
@@ -75,11 +84,21 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     });
     started.push(['the database', () => sink.close()]);
     await sink.exec('CREATE TABLE IF NOT EXISTS events (id text PRIMARY KEY, kind text NOT NULL, user_id int8, at timestamptz, payload text)');
-    const engine = new Engine();
-    const broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
-    started.push(['the broker', () => broker.close()]);
-    const pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
-    started.push(['the pipeline', () => pipeline.close()]);
+    let broker: Broker | undefined;
+    let engine: Engine | undefined;
+    let pipeline: App;
+    if (values.broker) {
+      pipeline = app({ url: values.broker });
+      started.push(['the pipeline', () => pipeline.close()]);
+      // Connect now: a wrong URL or a broker that is down fails the start, not the first event.
+      await pipeline.transport();
+    } else {
+      engine = new Engine();
+      broker = await startBroker({ engine, tcp: values.tcp, http: values.http });
+      started.push(['the broker', () => broker!.close()]);
+      pipeline = app({ transport: new MemoryTransport(engine), ownsTransport: true });
+      started.push(['the pipeline', () => pipeline.close()]);
+    }
     await pipeline.consumeBatch(Event, { channel: 'archive', maxInFlight: 2000, batch: { maxSize: 1000, maxWaitMs: 500, concurrency: 2 } }, sink.handler);
     await pipeline.consume(Event, { channel: 'counts', concurrency: 64, maxInFlight: 1000 }, (e) => {
       counts.set(e.kind, (counts.get(e.kind) ?? 0) + 1);
@@ -97,10 +116,15 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
       }),
     });
     started.push(['the gateway', () => gw.close()]);
-    const board = dashboard({ engine, clients: () => broker.clients(), apps: [pipeline], prefix: '/dashboard' });
-    broker.mount(board);
-    closeDashboard = () => board.close();
-    started.push(['the dashboard', closeDashboard]);
+    // The dashboard reads the embedded engine and is served by its broker; over --broker there is
+    // neither (the engine's own tools show its topics: nsqadmin, the RabbitMQ console, kcat -L, ...).
+    if (broker && engine) {
+      const served = broker;
+      const board = dashboard({ engine, clients: () => served.clients(), apps: [pipeline], prefix: '/dashboard' });
+      served.mount(board);
+      closeDashboard = () => board.close();
+      started.push(['the dashboard', closeDashboard]);
+    }
     running = { broker, pipeline, gw, sink, archived };
   } catch (error) {
     await closeStarted();
@@ -113,11 +137,12 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
     throw error;
   }
   const { broker, pipeline, gw, sink, archived } = running;
-  out(`conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})`);
+  const tailUrl = broker ? `nsq://${broker.tcpAddress}` : (values.broker ?? '');
+  out(broker ? `conveyor: broker on nsq://${broker.tcpAddress} (HTTP ${broker.httpAddress})` : `conveyor: broker ${redact(tailUrl)}`);
   out(`conveyor: gateway on ${gw.url} — POST ${gw.url}/v1/topics/events  {"kind":"click","user":1,"at":${Date.now()}}`);
-  out(`conveyor: dashboard on http://${broker.httpAddress}/dashboard/`);
+  if (broker) out(`conveyor: dashboard on http://${broker.httpAddress}/dashboard/`);
   out(`conveyor: archiving into ${values.pg ? values.pg : `embedded PostgreSQL at ${values['pg-dir']}`}; drive it with: npm run load`);
-  out(`conveyor: bad messages go to events.dead; read them with: conveyor tail nsq://${broker.tcpAddress} events.dead`);
+  out(`conveyor: bad messages go to events.dead; read them with: conveyor tail ${redact(tailUrl)} events.dead`);
   const timer = setInterval(async () => {
     const published = (gw.stats().messages as Record<string, number>).events ?? 0;
     const top = [...counts].sort((a, b) => b[1] - a[1]).slice(0, 3).map(([k, n]) => `${k}=${n}`).join(' ');
@@ -138,14 +163,14 @@ export async function run(args: string[], stop?: AbortSignal): Promise<number> {
   await gw.close();
   await closeDashboard();
   await pipeline.close();
-  await broker.close();
+  await broker?.close();
   out(`conveyor: stopped; archived ${await archived()} events`);
   await sink.close();
   return 0;
 }
 
 interface Running {
-  broker: Broker;
+  broker: Broker | undefined;
   pipeline: App;
   gw: Gateway;
   sink: PostgresSink<EventValue>;
@@ -155,6 +180,17 @@ interface Running {
 /** Dead letters across the pipeline's consumers (each also logged by the app, rate-limited). */
 function dead(pipeline: App): number {
   return pipeline.stats().reduce((n, c) => n + c.dead, 0);
+}
+
+/** A URL for the console: its password replaced. */
+function redact(url: string): string {
+  try {
+    const u = new URL(url);
+    if (u.password) u.password = '***';
+    return u.href.replace(/\/$/, '');
+  } catch {
+    return url;
+  }
 }
 
 function splitAddress(address: string): [string, number] {

@@ -21,6 +21,13 @@
  *   `touch()` is a no-op (liveness is the member's heartbeat).
  * - `#ephemeral` topics/channels are ordinary ones named `…__ephemeral`.
  *
+ * Existing topics and groups (options.ts): `?bind.<topic>=<kafka topic>` names the topic as is,
+ * `?bind.<topic>:<channel>=<group id>` makes the channel that group (per subscription too:
+ * `SubscribeOptions.bind` `{ topic, channel }`, which wins over the URL), `?start=earliest` starts a new
+ * channel at the topic's beginning (its history) instead of its end; `?envelope=false` publishes
+ * bare records (the value alone, no headers). A record with no Conveyor headers (kafka-python,
+ * kcat) is read with the definition's codec as version 1, its id `<kafka topic>/<partition>/<offset>`.
+ *
  * @example
  * const transport = await connect('kafka://127.0.0.1:9092?partitions=6');
  */
@@ -30,10 +37,10 @@ import type { ConnectOptions, TransportFactory } from '../../core/transport.ts';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
-import type { SubscribeOptions, Subscription, Transport, TransportFeatures } from '../../core/transport.ts';
+import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
 import { KafkaCluster } from './cluster.ts';
-import { checkName, groupId, type KafkaOptions, kafkaTopic, parseKafkaOptions, retryTopic } from './options.ts';
+import { badKafkaName, checkName, groupId, type KafkaOptions, parseKafkaOptions, retryTopic, topicName } from './options.ts';
 import { KafkaSubscription, PROP } from './subscription.ts';
 import { TopicMaker } from './topics.ts';
 import { kafkaStats } from './stats.ts';
@@ -79,6 +86,7 @@ export class KafkaTransport implements Transport {
       guaranteedOrder: false,
       attemptsCounted: false,
       maxMessageBytes: options.maxMessageBytes,
+      bind: true,
     };
   }
 
@@ -108,13 +116,13 @@ export class KafkaTransport implements Transport {
     return new KafkaTransport(kafka, producer, admin, cluster, options);
   }
 
-  #ensureTopic(name: string): Promise<void> {
-    return this.#topics.ensure(name);
+  #ensureTopic(name: string, bound = false): Promise<void> {
+    return this.#topics.ensure(name, bound);
   }
 
   /**
    * Fixes a new channel's start: if the group has no committed offset on the topic, commits the
-   * topic's end offsets for it before any member joins. A channel then sees what is published
+   * topic's end offsets (its beginning with `?start=earliest`) for it before any member joins. A channel then sees what is published
    * after its first subscribe, and its records stay there (uncommitted) when its first member
    * closes before acking them; the next member resumes from that commit, not from the end.
    */
@@ -124,10 +132,11 @@ export class KafkaTransport implements Transport {
       const [committed] = await this.#admin.fetchOffsets({ groupId: group, topics: [topic] });
       if (committed?.partitions.some((p) => Number(p.offset) >= 0)) return;
       const ends = await this.#admin.fetchTopicOffsets(topic);
+      const earliest = this.options.start === 'earliest';
       await this.#cluster.commit(
         group,
         topic,
-        ends.map((p) => ({ partition: p.partition, offset: p.high })),
+        ends.map((p) => ({ partition: p.partition, offset: earliest ? p.low : p.high })),
       );
     });
     const settled = work.catch(() => undefined);
@@ -150,16 +159,16 @@ export class KafkaTransport implements Transport {
       }
     }
     if (messages.length === 0) return;
-    const name = kafkaTopic(topic);
+    const name = topicName(this.options, topic);
     const records = messages.map((m) => ({
       value: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-      headers: m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
+      headers: sendsBare(this.options.envelope, m) ? {} : m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
     }));
-    await this.#send(name, records);
+    await this.#send(name, records, this.options.topics.has(topic));
   }
 
-  async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>): Promise<void> {
-    const work = this.#ensureTopic(name).then(() => this.#producer.send({ topic: name, acks: -1, messages: records }));
+  async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>, bound = false): Promise<void> {
+    const work = this.#ensureTopic(name, bound).then(() => this.#producer.send({ topic: name, acks: -1, messages: records }));
     this.#pending.add(work);
     try {
       await work;
@@ -182,10 +191,17 @@ export class KafkaTransport implements Transport {
     if (!Number.isInteger(maxInFlight) || maxInFlight < 1) {
       throw new ConveyorError('ERR_BAD_OPTIONS', `maxInFlight must be a positive integer, got ${maxInFlight}`);
     }
-    const main = kafkaTopic(topic);
+    const { bind } = options;
+    const bad = [
+      bind?.topic === undefined ? undefined : badKafkaName(bind.topic, 'topic'),
+      bind?.channel === undefined ? undefined : badKafkaName(bind.channel, 'group id'),
+    ].filter(Boolean);
+    if (bad.length > 0) throw new ConveyorError('ERR_BAD_OPTIONS', `kafka:// subscribe ${topic}:${channel}: bind: ${bad.join('; ')}`, { details: { bind } });
+    // A subscription's own binding wins over the URL's, for this subscription only.
+    const main = bind?.topic ?? topicName(this.options, topic);
     const retry = retryTopic(topic, channel);
-    await Promise.all([this.#ensureTopic(main), this.#ensureTopic(retry)]);
-    const group = groupId(topic, channel);
+    await Promise.all([this.#ensureTopic(main, bind?.topic !== undefined || this.options.topics.has(topic)), this.#ensureTopic(retry)]);
+    const group = bind?.channel ?? groupId(topic, channel, this.options);
     try {
       await this.#fixStart(group, main);
     } catch (cause) {
@@ -198,6 +214,7 @@ export class KafkaTransport implements Transport {
       groupId: group,
       sessionTimeout: this.options.sessionTimeoutMs,
       heartbeatInterval: this.options.heartbeatIntervalMs,
+      rebalanceTimeout: this.options.rebalanceTimeoutMs,
       allowAutoTopicCreation: false,
       // A short fetch long-poll: subscribe() waits for the first fetch (see below), and an idle
       // channel notices new records within this time.
@@ -228,11 +245,12 @@ export class KafkaTransport implements Transport {
           resolve();
         });
       });
-      await consumer.run({ autoCommit: false, eachMessage: sub.eachMessage });
+      await sub.start();
       await Promise.race([
         joined,
         new Promise((_, reject) =>
-          setTimeout(() => reject(new Error(`no group join within ${this.options.sessionTimeoutMs} ms`)), this.options.sessionTimeoutMs).unref(),
+          // Joining an active group waits for every member to rejoin: up to the rebalance timeout.
+          setTimeout(() => reject(new Error(`no group join within ${this.options.rebalanceTimeoutMs} ms`)), this.options.rebalanceTimeoutMs).unref(),
         ),
       ]);
     } catch (cause) {

@@ -1,5 +1,5 @@
 import { ConveyorError } from '../../core/errors.ts';
-import type { ParsedUrl } from '../../core/url.ts';
+import { type ParsedUrl, queryBool } from '../../core/url.ts';
 
 /**
  * Options of the `kafka://` transport, from the URL's query
@@ -20,6 +20,11 @@ export interface KafkaOptions {
   sessionTimeoutMs: number;
   /** `?heartbeatIntervalMs=`: consumer heartbeat, in ms. @default 3000 */
   heartbeatIntervalMs: number;
+  /**
+   * `?rebalanceTimeoutMs=`: how long the group waits for its members to rejoin in a rebalance, in ms
+   * (Kafka's rebalance timeout); also how long subscribe() waits to join and fetch. @default 60000
+   */
+  rebalanceTimeoutMs: number;
   /** `?commitIntervalMs=`: how often acked watermarks are committed, in ms (also on rebalance and close). @default 1000 */
   commitIntervalMs: number;
   /** `?maxMessageBytes=`: largest body accepted (the broker's message.max.bytes, less headers). @default 1000000 */
@@ -30,21 +35,49 @@ export interface KafkaOptions {
   requestTimeoutMs: number;
   /** `?retries=`: kafkajs retries of a failed request or connection (exponential backoff from 300 ms). @default 5 */
   retries: number;
+  /**
+   * `?start=earliest`: where a new channel (a group with no committed offset on the topic) starts —
+   * `latest`, the topic's end (it sees what is published after its first subscribe, as on every
+   * engine), or `earliest`, the topic's beginning (its whole retained history: Kafka's
+   * `auto.offset.reset=earliest`, for a Conveyor channel reading a topic that already exists).
+   * A group with commits resumes from them either way. @default 'latest'
+   */
+  start: 'latest' | 'earliest';
+  /**
+   * `?envelope=false`: publish bare records — the body as the value, no record headers at all
+   * (no `conveyor-id`, `content-type`, ...) — for consumers that know nothing of Conveyor.
+   * Retry copies still carry Conveyor's headers (attempts and id must survive). @default true
+   */
+  envelope: boolean;
+  /**
+   * `?bind.<topic>=<kafka topic>`: the topic's Kafka name, as is (up to 249 of `[a-zA-Z0-9._-]`,
+   * which may be longer than a Conveyor name or hold names Conveyor reserves). Nothing is renamed.
+   * @default none (the Conveyor name, `#ephemeral` written `__ephemeral`)
+   */
+  topics: ReadonlyMap<string, string>;
+  /**
+   * `?bind.<topic>:<channel>=<group id>`: the channel is that consumer group (an existing group
+   * resumes from its committed offsets). @default none (the group `<topic>:<channel>`)
+   */
+  groups: ReadonlyMap<string, string>;
 }
 
 export const DEFAULT_KAFKA_PORT = 9092;
 
-export function defaultKafkaOptions(): Omit<KafkaOptions, 'brokers' | 'ssl' | 'sasl'> {
+export function defaultKafkaOptions(): Omit<KafkaOptions, 'brokers' | 'ssl' | 'sasl' | 'topics' | 'groups'> {
   return {
     partitions: -1,
     replicationFactor: -1,
     sessionTimeoutMs: 30_000,
     heartbeatIntervalMs: 3_000,
+    rebalanceTimeoutMs: 60_000,
     commitIntervalMs: 1_000,
     maxMessageBytes: 1_000_000,
     connectTimeoutMs: 5_000,
     requestTimeoutMs: 30_000,
     retries: 5,
+    envelope: true,
+    start: 'latest',
   };
 }
 
@@ -53,6 +86,7 @@ const INTS: Record<string, readonly [number, number]> = {
   replicationFactor: [-1, 100],
   sessionTimeoutMs: [1_000, 3_600_000],
   heartbeatIntervalMs: [100, 600_000],
+  rebalanceTimeoutMs: [1_000, 3_600_000],
   commitIntervalMs: [10, 600_000],
   maxMessageBytes: [1, 1 << 30],
   connectTimeoutMs: [1, 600_000],
@@ -65,9 +99,18 @@ const MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
 export function parseKafkaOptions(parsed: ParsedUrl): KafkaOptions {
   const { url, params } = parsed;
   const bad: string[] = [];
-  const out: KafkaOptions = { ...defaultKafkaOptions(), brokers: [], ssl: false, sasl: undefined };
-  const known = new Set([...Object.keys(INTS), 'brokers', 'ssl', 'sasl']);
-  for (const key of params.keys()) if (!known.has(key)) bad.push(`${key}: unknown option`);
+  const topics = new Map<string, string>();
+  const groups = new Map<string, string>();
+  const out: KafkaOptions = { ...defaultKafkaOptions(), brokers: [], ssl: false, sasl: undefined, topics, groups };
+  const known = new Set([...Object.keys(INTS), 'brokers', 'ssl', 'sasl', 'envelope', 'start']);
+  for (const [key, value] of params) {
+    if (key.startsWith(BIND)) readBinding(key, value, topics, groups, bad);
+    else if (!known.has(key)) bad.push(`${key}: unknown option`);
+  }
+  out.envelope = queryBool(params, 'envelope', true, bad);
+  const start = params.get('start');
+  if (start === 'latest' || start === 'earliest') out.start = start;
+  else if (start !== null) bad.push(`start: expected latest or earliest, got ${JSON.stringify(start)}`);
   for (const [key, [min, max]] of Object.entries(INTS)) {
     const raw = params.get(key);
     if (raw === null) continue;
@@ -104,31 +147,91 @@ export function parseKafkaOptions(parsed: ParsedUrl): KafkaOptions {
   return out;
 }
 
-const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
+/** Query keys naming existing Kafka objects (the same `bind.` form every engine reads). */
+const BIND = 'bind.';
+/** Kafka's own rule for topic names (and a safe one for group ids). */
+const KAFKA_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
-/** Conveyor's naming rule (NSQ's): 1–64 of `[.a-zA-Z0-9_-]`, optionally ending in `#ephemeral`. */
+/** Why `value` cannot be a bound Kafka topic or group id, or undefined when it can. */
+export function badKafkaName(value: unknown, what: 'topic' | 'group id'): string | undefined {
+  if (typeof value !== 'string' || !KAFKA_NAME.test(value) || value === '.' || value === '..') {
+    return `expected a Kafka ${what} (1-249 of [a-zA-Z0-9._-], not "." or ".."), got ${JSON.stringify(value)}`;
+  }
+  if (value.startsWith(RETRY_PREFIX)) return `${JSON.stringify(value)} is a name of Conveyor's retry topics`;
+  return undefined;
+}
+
+function readBinding(key: string, value: string, topics: Map<string, string>, groups: Map<string, string>, bad: string[]): void {
+  const name = key.slice(BIND.length);
+  // Topic and channel names never hold ':' (checkName), so it separates them.
+  const [topic, channel, ...more] = name.split(':');
+  if (!topic || channel === '' || more.length > 0 || !isName(topic) || (channel !== undefined && !isName(channel))) {
+    bad.push(`${key}: expected bind.<topic> or bind.<topic>:<channel> with Conveyor names`);
+  } else {
+    const why = badKafkaName(value, channel === undefined ? 'topic' : 'group id');
+    if (why) bad.push(`${key}: ${why}`);
+    else if (channel === undefined) topics.set(topic, value);
+    else groups.set(name, value);
+  }
+}
+
+const NAME = /^[.a-zA-Z0-9_-]+(#ephemeral)?$/;
+/** The prefix of Conveyor's retry topics: no topic of its own may start with it. */
+const RETRY_PREFIX = 'conveyor-retry.';
+const EPHEMERAL = '__ephemeral';
+
+function isName(name: string): boolean {
+  return typeof name === 'string' && name.length > 0 && name.length <= 64 && NAME.test(name);
+}
+
+/**
+ * Conveyor's naming rule (NSQ's): 1–64 of `[.a-zA-Z0-9_-]`, optionally ending in `#ephemeral`.
+ * On Kafka two more, since Kafka's names use the same characters and a clash could not be told
+ * apart: a name may not end in `__ephemeral` (how `#ephemeral` is written) and a topic may not
+ * start with `conveyor-retry.` (the retry topics').
+ */
 export function checkName(kind: 'topic' | 'channel', name: string): void {
-  if (typeof name !== 'string' || name.length === 0 || name.length > 64 || !NAME.test(name)) {
+  if (!isName(name)) {
     throw new ConveyorError('ERR_BAD_NAME', `bad ${kind} name ${JSON.stringify(name)}: expected 1-64 of [.a-zA-Z0-9_-], optionally ending in #ephemeral`, {
       details: { [kind]: name },
     });
   }
+  if (name.endsWith(EPHEMERAL) || (kind === 'topic' && name.startsWith(RETRY_PREFIX))) {
+    throw new ConveyorError(
+      'ERR_BAD_NAME',
+      `bad ${kind} name ${JSON.stringify(name)} on kafka://: names ending in ${EPHEMERAL} and topics starting with ${RETRY_PREFIX} are Conveyor's own there (use bind.<topic>= for an existing topic of that name)`,
+      { details: { [kind]: name } },
+    );
+  }
 }
 
-/** Kafka topic names allow `[a-zA-Z0-9._-]`: `#ephemeral` is written `-ephemeral`... with a marker no Conveyor name has. */
+/** Kafka names allow `[a-zA-Z0-9._-]`: `#ephemeral` is written `__ephemeral`, which checkName keeps out of plain names. */
 export function kafkaTopic(topic: string): string {
-  return topic.replace('#ephemeral', '__ephemeral');
+  return topic.endsWith('#ephemeral') ? `${topic.slice(0, -'#ephemeral'.length)}${EPHEMERAL}` : topic;
 }
 
-/** The channel's own retry topic, where nack() republishes (only that consumer group reads it). */
-export function retryTopic(topic: string, channel: string): string {
-  return `conveyor-retry.${kafkaTopic(channel)}.${kafkaTopic(topic)}`;
+/** A topic's Kafka name: its binding, else its Conveyor name. */
+export function topicName(options: Pick<KafkaOptions, 'topics'>, topic: string): string {
+  return options.topics.get(topic) ?? kafkaTopic(topic);
 }
 
 /**
- * The consumer group of a channel: one per topic AND channel (a channel name used on two topics
- * is two channels, as on every engine). `:` is in no Conveyor name, so no two pairs collide.
+ * The channel's own retry topic, where nack() republishes (only that consumer group reads it):
+ * `conveyor-retry.<length of topic>.<topic>.<channel>`, from Conveyor's names (a bound topic's
+ * retries stay Conveyor's). The length makes the split unique — `(a.b, c)` and `(a, b.c)` were both
+ * `conveyor-retry.c.a.b`-like before — and the prefix is reserved (checkName), so no topic of
+ * Conveyor's can be another's retry topic. At most 15 + 2 + 1 + 75 + 1 + 75 characters (< 249).
  */
-export function groupId(topic: string, channel: string): string {
-  return `${kafkaTopic(topic)}:${kafkaTopic(channel)}`;
+export function retryTopic(topic: string, channel: string): string {
+  const t = kafkaTopic(topic);
+  return `${RETRY_PREFIX}${t.length}.${t}.${kafkaTopic(channel)}`;
+}
+
+/**
+ * The consumer group of a channel: its binding, else one per topic AND channel (a channel name
+ * used on two topics is two channels, as on every engine). `:` is in no Conveyor name, so no two
+ * pairs collide.
+ */
+export function groupId(topic: string, channel: string, options?: Pick<KafkaOptions, 'groups'>): string {
+  return options?.groups.get(`${topic}:${channel}`) ?? `${kafkaTopic(topic)}:${kafkaTopic(channel)}`;
 }

@@ -4,6 +4,15 @@ import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
 import { type PartitionWatermark, WatermarkTracker } from './watermark.ts';
 
+/** kafkajs' own test (errors.js `isRebalancing`): the group is rebalancing, rejoin. */
+function isRebalancing(err: unknown): boolean {
+  const type = (err as { type?: string } | undefined)?.type;
+  return type === 'REBALANCE_IN_PROGRESS' || type === 'NOT_COORDINATOR_FOR_GROUP' || type === 'ILLEGAL_GENERATION';
+}
+
+/** Pause before a crashed member is started again (kafkajs' own restart waits ~300 ms and up). */
+const RESTART_AFTER_CRASH_MS = 1000;
+
 /** Headers Conveyor sets on every record (Kafka counts no attempts). */
 export const PROP = { id: 'conveyor-id', attempts: 'conveyor-attempts' } as const;
 
@@ -44,6 +53,7 @@ export class KafkaSubscription implements Subscription {
   #committing: Promise<void> = Promise.resolve();
   #closing: Promise<void> | undefined;
   #whenClosed: Array<() => void> = [];
+  #restartTimer: NodeJS.Timeout | undefined;
 
   constructor(
     topic: string,
@@ -63,11 +73,27 @@ export class KafkaSubscription implements Subscription {
     this.#commitTimer = setInterval(() => void this.commit(), commitIntervalMs);
     this.#commitTimer.unref();
     consumer.on(consumer.events.REBALANCING, () => void this.commit());
+    consumer.on(consumer.events.CRASH, ({ payload }) => {
+      if (payload.restart || this.#closed) return;
+      // kafkajs restarts itself only after retriable errors; after any other (librdkafka's mock
+      // answers a SyncGroup racing a join with INVALID_REQUEST) the member would be gone for good
+      // while the application believes it consumes. Say so, and start it again.
+      this.#host.onError(payload.error);
+      clearTimeout(this.#restartTimer);
+      this.#restartTimer = setTimeout(() => {
+        if (!this.#closed) this.start().catch((err) => this.#host.onError(err));
+      }, RESTART_AFTER_CRASH_MS);
+    });
     consumer.on(consumer.events.GROUP_JOIN, () => {
       for (const { topic: t, partition } of this.#tracker.partitions()) this.#tracker.revoke(t, partition);
       this.#inFlight = 0;
       this.#wake();
     });
+  }
+
+  /** Starts kafkajs' fetch loop (again after a crash kafkajs does not recover from itself). */
+  start(): Promise<void> {
+    return this.#consumer.run({ autoCommit: false, eachMessage: this.eachMessage });
   }
 
   /** kafkajs' eachMessage: hand the record out, then wait while there is no room for the next. */
@@ -96,7 +122,14 @@ export class KafkaSubscription implements Subscription {
         setTimeout(resolve, 1000).unref();
       });
       this.#room = undefined;
-      await heartbeat().catch(() => undefined);
+      try {
+        await heartbeat();
+      } catch (err) {
+        // A full member must still take part in a rebalance, or the whole group waits for its room
+        // (up to the rebalance timeout): kafkajs rejoins when eachMessage throws this. What is in
+        // flight comes again after the join (GROUP_JOIN drops the watermarks).
+        if (isRebalancing(err)) throw err;
+      }
     }
   };
 
@@ -171,6 +204,7 @@ export class KafkaSubscription implements Subscription {
     this.#closed = true;
     this.#wake();
     clearInterval(this.#commitTimer);
+    clearTimeout(this.#restartTimer);
     for (const fn of this.#whenClosed.splice(0)) fn();
     await this.commit();
     // Leaving the group: what was not committed is read again by the members that remain.

@@ -41,11 +41,14 @@ export class TopicMaker {
     this.#timeoutMs = options.requestTimeoutMs;
   }
 
-  /** Resolves once `name` exists (made here or elsewhere); once per name and transport. */
-  ensure(name: string): Promise<void> {
+  /**
+   * Resolves once `name` exists (made here or elsewhere); once per name and transport. A bound
+   * topic (`existing`) is never created, only looked up: missing, it is ERR_NOT_FOUND naming it.
+   */
+  ensure(name: string, existing = false): Promise<void> {
     let ready = this.#ready.get(name);
     if (!ready) {
-      ready = this.#make(name).catch((cause: unknown) => {
+      ready = (existing ? this.#mustExist(name) : this.#make(name)).catch((cause: unknown) => {
         this.#ready.delete(name); // the next use tries again
         if (cause instanceof ConveyorError) throw cause;
         throw new ConveyorError('ERR_TRANSPORT', `kafka:// could not create topic ${name}: ${(cause as Error).message}`, { cause, retryable: true });
@@ -77,6 +80,13 @@ export class TopicMaker {
       }
       throw cause;
     }
+  }
+
+  async #mustExist(name: string): Promise<void> {
+    if (await this.#exists(name)) return;
+    throw new ConveyorError('ERR_NOT_FOUND', `kafka:// bound topic ${name} does not exist (a bound topic is used as is, never created)`, {
+      details: { topic: name },
+    });
   }
 
   async #exists(name: string): Promise<boolean> {
