@@ -174,6 +174,9 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     if (disk) options.backend = disk.backend;
     // Durable: nothing is confirmed from memory alone, every message goes through the disk queue.
     if (values.durable) options.memQueueSize = 0;
+    // Listen for SIGINT/SIGTERM before anything is bound: a signal during start-up (the dashboard
+    // loads after the addresses are printed) must stop the broker gracefully, not kill it.
+    const stop = stopped(io.stop);
     const broker = await startBroker(options);
     disk?.restore(broker.engine);
     out(`tcp ${broker.tcpAddress}`);
@@ -188,7 +191,7 @@ export async function run(args: string[], io: BrokerCommandIo = {}): Promise<num
     const board = values['no-dashboard'] ? undefined : await mountDashboard(broker, values);
     if (board) out(`dashboard ${options.tls ? 'https' : 'http'}://${broker.httpAddress}${board.prefix}/`);
     log.info('listening', { tcp: broker.tcpAddress, http: broker.httpAddress, data: dataDir ?? null, durable: values.durable === true });
-    await stopped(io.stop);
+    await stop;
     log.info('stopping');
     await board?.close();
     await broker.close();
