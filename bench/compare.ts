@@ -1,6 +1,7 @@
 /**
- * `npm run bench:compare -- [--record] [--rounds N] <git-rev> <bench...>`: the same benchmarks on
- * this checkout's sources and on <git-rev>'s, in one run, alternating which goes first each round,
+ * `npm run bench:compare -- [--record] [--rounds N] [--head REV] <git-rev> <bench...>`: the same
+ * benchmarks on this checkout's sources (or REV's) and on <git-rev>'s, in one run, alternating which
+ * goes first each round,
  * so that "no measurable cost" (issue 11: the dashboard and metrics, ≥ 0.97×) is a ratio measured
  * side by side and not two figures from different hours. Both trees run this checkout's bench/
  * harness (copied into a temporary worktree of <git-rev>), so only src/ differs.
@@ -18,10 +19,12 @@ const args = process.argv.slice(2);
 const record = args.includes('--record');
 const roundsAt = args.indexOf('--rounds');
 const rounds = roundsAt >= 0 ? Number(args[roundsAt + 1]) : 3;
-const positional = args.filter((a, i) => !a.startsWith('--') && (roundsAt < 0 || i !== roundsAt + 1));
+const headAt = args.indexOf('--head');
+const headRev = headAt >= 0 ? args[headAt + 1] : undefined;
+const positional = args.filter((a, i) => !a.startsWith('--') && i !== roundsAt + 1 && i !== headAt + 1);
 const [rev, ...names] = positional;
 if (!rev || names.length === 0 || !Number.isInteger(rounds) || rounds < 1) {
-  console.error('usage: npm run bench:compare -- [--record] [--rounds N] <git-rev> <bench...>');
+  console.error('usage: npm run bench:compare -- [--record] [--rounds N] [--head REV] <git-rev> <bench...>');
   process.exit(2);
 }
 
@@ -32,13 +35,21 @@ const git = (...a: string[]) => {
   return r.stdout.trim();
 };
 const revision = git('rev-parse', '--short', rev);
-const current = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'src').length > 0 ? '+changes' : ''}`;
-git('worktree', 'add', '--detach', base, rev);
+const current = headRev
+  ? git('rev-parse', '--short', headRev)
+  : `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', 'src').length > 0 ? '+changes' : ''}`;
+const headTree = headRev ? mkdtempSync(join(tmpdir(), 'conveyor-compare-head-')) : undefined;
+/** A worktree of `at` with this checkout's bench/ harness and node_modules. */
+function prepare(dir: string, at: string): void {
+  git('worktree', 'add', '--detach', dir, at);
+  rmSync(join(dir, 'bench'), { recursive: true, force: true });
+  cpSync(here, join(dir, 'bench'), { recursive: true });
+  symlinkSync(join(root, 'node_modules'), join(dir, 'node_modules'));
+}
+prepare(base, rev);
+if (headTree) prepare(headTree, headRev!);
 try {
-  rmSync(join(base, 'bench'), { recursive: true, force: true });
-  cpSync(here, join(base, 'bench'), { recursive: true });
-  symlinkSync(join(root, 'node_modules'), join(base, 'node_modules'));
-  const trees = { [current]: root, [revision]: base };
+  const trees = { [current]: headTree ?? root, [revision]: base };
   const lines: string[] = [];
   for (const name of names) {
     const figures: Record<string, Map<string, number[]>> = { [current]: new Map(), [revision]: new Map() };
@@ -78,11 +89,14 @@ try {
       ...lines,
       '',
     ].join('\n');
-    const file = join(here, 'results', `compare-${names.join('-')}.md`);
+    const file = join(here, 'results', `compare-${revision}-${current}-${names.join('-')}.md`);
     writeFileSync(file, md);
     console.log(`written ${file}`);
   }
 } finally {
-  git('worktree', 'remove', '--force', base);
-  rmSync(base, { recursive: true, force: true });
+  for (const dir of [base, headTree]) {
+    if (dir === undefined) continue;
+    git('worktree', 'remove', '--force', dir);
+    rmSync(dir, { recursive: true, force: true });
+  }
 }
