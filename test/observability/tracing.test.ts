@@ -14,6 +14,7 @@ import { defineMessage } from '../../src/core/schema.ts';
 import { gateway } from '../../src/gateway/index.ts';
 import { app } from '../../src/runtime/app.ts';
 import { requireService, type ServiceName, uniqueName, waitFor } from '../helpers/index.ts';
+import { cleanupTopic } from '../helpers/cleanup.ts';
 import { kafkaSkipReason, kafkaUrl } from '../helpers/kafka-mock.ts';
 import { testBroker } from '../server/helpers.ts';
 
@@ -89,6 +90,7 @@ for (const engine of ENGINES) {
     const Ev = defineMessage({ name: 'ev', topic, schema: z.object({ n: z.number() }) });
     const pipeline = app({ url });
     t.after(() => pipeline.close());
+    cleanupTopic(t, url, topic, ['work']);
     let headers: Record<string, string> | undefined;
     await pipeline.consume(Ev, { channel: 'work' }, async (_v, ctx) => {
       headers = { ...ctx.headers };
