@@ -54,6 +54,12 @@ export interface GatewayOptions {
   bodyTimeoutMs?: number;
   /** After an answer given before the body is in (401/404/413/415), how long the rest is read and discarded before closing, ms. @default 5000 */
   drainTimeoutMs?: number;
+  /**
+   * Open connections at once, idle ones included; past it a new connection is closed as soon as
+   * it is accepted (Node's `server.maxConnections`), so a flood of idle sockets cannot exhaust
+   * file descriptors. Idle ones go after `headersTimeoutMs` (no request) or 5 s keep-alive. @default 10000
+   */
+  maxConnections?: number;
   /** Require `Authorization: Bearer <token>` on POSTs. */
   auth?: { token: string };
   /**
@@ -172,6 +178,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     },
   );
   server.keepAliveTimeout = 5000;
+  server.maxConnections = connectionLimit(options.maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -187,6 +194,12 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
         server.closeIdleConnections();
       }),
   };
+}
+
+function connectionLimit(value: number | undefined): number {
+  if (value === undefined) return 10_000;
+  if (Number.isSafeInteger(value) && value > 0) return value;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `gateway: maxConnections must be a positive integer, got ${JSON.stringify(value)}`, { details: { problems: ['maxConnections'] } });
 }
 
 /** The publish, or a retryable ERR_TIMEOUT once `ms` pass without its confirm. */

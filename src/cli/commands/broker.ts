@@ -29,6 +29,7 @@ const USAGE = `usage: conveyor broker [options]
   --msg-timeout MS         in-flight timeout unless the client negotiates one (default 60000)
   --max-msg-timeout MS     largest msg_timeout a client may negotiate (default 900000)
   --max-req-timeout MS     largest REQ / DPUB delay (default 3600000)
+  --max-connections N      open TCP connections at once; more are closed at accept (default 10000)
   -h, --help               this text
 `;
 
@@ -40,6 +41,7 @@ const NUMERIC = {
   'msg-timeout': 'msgTimeoutMs',
   'max-msg-timeout': 'maxMsgTimeoutMs',
   'max-req-timeout': 'maxReqTimeoutMs',
+  'max-connections': 'maxConnections',
 } as const;
 
 /** Where the command writes, and what stops it (SIGINT/SIGTERM unless a signal is given). */
