@@ -32,8 +32,8 @@ test('SIGTERM with 1,000 in flight: all acked or redelivered, none lost, prompt 
   t.after(() => producer.close());
   await producer.publishMany(Msg, Array.from({ length: TOTAL }, (_, n) => ({ n })));
   const inFlight = async () => {
-    const stats = await (await fetch(`http://${broker.httpAddress}/stats?format=json`)).json();
-    const channel = stats.topics?.find((x: { topic_name: string }) => x.topic_name === topic)?.channels?.[0];
+    const stats = (await (await fetch(`http://${broker.httpAddress}/stats?format=json`)).json()) as { topics?: Array<{ topic_name: string; channels?: Array<{ in_flight_count: number; depth: number }> }> };
+    const channel = stats.topics?.find((x) => x.topic_name === topic)?.channels?.[0];
     return { inFlight: Number(channel?.in_flight_count ?? 0), depth: Number(channel?.depth ?? 0) };
   };
   const done = (w: Child) => w.out().match(/^done \d+$/gm)?.map((l) => Number(l.slice(5))) ?? [];
