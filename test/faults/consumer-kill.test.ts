@@ -4,8 +4,8 @@
  * kill -9'd 10 times mid-stream and restarted: exactly 20,000 distinct rows in the end — what a
  * killed consumer had in flight comes back (its connection closes) and lands once (ON CONFLICT).
  *
- * Sizes: batches of 100, 200 in flight, so each life stores a few thousand rows before its kill;
- * about 30 s on a quiet 2-core machine (the children's start-up dominates).
+ * Sizes: batches of 50, 100 in flight, the sink slowed to ≥ 20 ms a batch so that every kill lands
+ * mid-stream however fast the machine; about 30 s (the children's start-up dominates).
  */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
@@ -51,8 +51,11 @@ test('batch consumer kill -9 ×10 into PostgreSQL: exactly 20,000 distinct rows'
   for (let kill = 0; kill < KILLS; kill++) {
     const before = await rows();
     consumer = await startScript(FIXTURE, [broker.tcpAddress, topic, table], /^ready$/m);
-    await waitFor(async () => (await rows()) > before, 'rows from this life of the consumer', 30_000, 10);
-    await sleep(between(0, 300));
+    await waitFor(async () => (await rows()) > before || consumer!.exited(), 'rows from this life of the consumer', 30_000, 10).catch((e: Error) => {
+      throw new Error(`${e.message} (life ${kill + 1}, ${before} rows; consumer stderr: ${consumer!.err().slice(-2000)})`);
+    });
+    assert.ok(!consumer.exited(), `the consumer exited by itself: ${consumer.err().slice(-2000)}`);
+    await sleep(between(0, 500));
     await kill9(consumer);
     atKill.push(await rows());
   }
