@@ -11,6 +11,7 @@ import { request } from 'node:http';
 import { connect as tcp, type Socket } from 'node:net';
 import { describe, type TestContext, test } from 'node:test';
 import { z } from 'zod';
+import { run as runBroker } from '../../src/cli/commands/broker.ts';
 import { connect } from '../../src/connect.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import type { Transport } from '../../src/core/transport.ts';
@@ -236,6 +237,9 @@ describe("broker TCP port: idle clients and connection bounds", () => {
   });
 
   test('maxConnections bounds open connections: past it closed at accept, the ones in stay served', async (t) => {
+    const lines: string[] = [];
+    assert.equal(await runBroker(['--max-connections', 'many'], { out: () => {}, err: (l) => lines.push(l) }), 2);
+    assert.match(lines.join('\n'), /--max-connections N/, 'the flag is in the usage');
     await assert.rejects(startBroker({ tcp: '127.0.0.1:0', http: '127.0.0.1:0', maxConnections: 0 }), { code: 'ERR_BAD_OPTIONS' });
     const { port, transport } = await broker(t, { maxConnections: 50 });
     const topic = uniqueName('limit');
