@@ -33,6 +33,8 @@ const rssMb = () => {
   return process.memoryUsage.rss() / 2 ** 20;
 };
 const samples: Array<[minutes: number, mb: number]> = [];
+/** The JS heap beside RSS: a heap slope points at our objects, an RSS-only one at buffers or the allocator. */
+const heap: Array<[minutes: number, mb: number]> = [];
 const started = performance.now();
 const end = started + MINUTES * 60_000;
 let published = 0;
@@ -43,7 +45,10 @@ while (performance.now() < end) {
   await producer.publishMany(Msg, Array.from({ length: RATE / 20 }, () => ({ n: published++, at: Date.now(), pad })));
   if (tick >= nextSample) {
     const elapsed = tick - started;
-    if (elapsed >= WARMUP_MS) samples.push([elapsed / 60_000, rssMb()]);
+    if (elapsed >= WARMUP_MS) {
+      samples.push([elapsed / 60_000, rssMb()]);
+      heap.push([elapsed / 60_000, process.memoryUsage().heapUsed / 2 ** 20]);
+    }
     nextSample += SAMPLE_MS;
   }
   const wait = 50 - (performance.now() - tick);
@@ -65,17 +70,18 @@ function slope(points: Array<[number, number]>): number {
   return sxx === 0 ? Number.NaN : sxy / sxx;
 }
 const mbPerMin = slope(samples);
+const heapPerMin = slope(heap);
 const rss = samples.map(([, mb]) => mb);
 const ok = mbPerMin < 1 && consumed >= published;
 console.log(
-  `soak: ${MINUTES} min, published ${published}, consumed ${consumed}, RSS after GC ${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)} MB over ${samples.length} samples, slope ${mbPerMin.toFixed(3)} MB/min (limit 1) ${ok ? 'OK' : 'FAIL'}`,
+  `soak: ${MINUTES} min, published ${published}, consumed ${consumed}, RSS after GC ${Math.min(...rss).toFixed(1)}–${Math.max(...rss).toFixed(1)} MB over ${samples.length} samples, slope ${mbPerMin.toFixed(3)} MB/min (limit 1; JS heap ${heapPerMin.toFixed(3)} MB/min) ${ok ? 'OK' : 'FAIL'}`,
 );
 record({
   name: `soak ${MINUTES} min, publish+consume over nsq:// at ${RATE}/s`,
   perSecond: (consumed / (MINUTES * 60_000)) * 1000,
   runs: [],
   peakRssMb: Math.max(...rss),
-  notes: `RSS slope after the first ${(WARMUP_MS / 60_000).toFixed(1)} min: ${mbPerMin.toFixed(3)} MB/min (limit 1); ${samples.length} samples after GC; published ${published}, consumed ${consumed}`,
+  notes: `RSS slope after the first ${(WARMUP_MS / 60_000).toFixed(1)} min: ${mbPerMin.toFixed(3)} MB/min (limit 1), JS heap ${heapPerMin.toFixed(3)} MB/min; ${samples.length} samples after GC; published ${published}, consumed ${consumed}`,
 });
 save('soak', 'Issue 14: a steady publish+consume load through the embedded broker and the runtime; memory must not grow.');
 if (!ok) process.exit(1);
