@@ -10,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const record = process.argv.includes('--record');
-const wanted = process.argv.slice(2).filter((a) => a !== '--record');
+const wanted = process.argv.slice(2).filter((a) => a !== '--record' && !a.startsWith('--'));
 const all = readdirSync(here)
   .filter((f) => f.endsWith('.bench.ts'))
   .map((f) => f.slice(0, -'.bench.ts'.length))
@@ -23,7 +23,7 @@ if (names.length === 0) {
 let failed = 0;
 for (const name of names) {
   console.log(`\n=== ${name}`);
-  const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, `${name}.bench.ts`)], {
+  const run = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', join(here, `${name}.bench.ts`), ...process.argv.slice(2).filter((a) => a.startsWith('--') && a !== '--record')], {
     stdio: 'inherit',
     env: { ...process.env, CONVEYOR_BENCH_RECORD: record ? '1' : '0' },
   });

@@ -14,7 +14,7 @@
  * | 413 | body over `maxBodyBytes` — refused from Content-Length before reading, or cut off when streaming |
  * | 415 | a Content-Type other than JSON, NDJSON or CBOR |
  * | 429 | more than `maxConcurrent` requests with their body in, waiting for confirms (Retry-After) |
- * | 503 | the broker did not confirm (down, closed): Retry-After |
+ * | 503 | the broker did not confirm (down, closed), or not within `publishTimeoutMs` (a stalled socket): Retry-After |
  *
  * An answer given before the body is all in (401, 404, 413, 415) keeps reading and discarding
  * the rest for up to `drainTimeoutMs`, so that the client reads its answer instead of a reset.
@@ -25,10 +25,11 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { cborCodec, DEFAULT_DECODE_LIMITS } from '../core/codecs/index.ts';
-import { isConveyorError, isRetryable } from '../core/errors.ts';
+import { ConveyorError, isConveyorError, isRetryable } from '../core/errors.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import type { OutgoingMessage } from '../core/message.ts';
 import type { Transport } from '../core/transport.ts';
+import { resolvePublishTimeout } from '../runtime/options.ts';
 import { bodyType, HttpError, type ParseLimits, parse, readBody } from './body.ts';
 import { type AppMetricsSource, appFamilies, PROMETHEUS_CONTENT_TYPE, registryOf } from '../observability/metrics.ts';
 import { publishSpan, serverSpan } from '../observability/tracing.ts';
@@ -69,8 +70,21 @@ export interface GatewayOptions {
   bodyTimeoutMs?: number;
   /** After an answer given before the body is in (401/404/413/415), how long the rest is read and discarded before closing, ms. @default 5000 */
   drainTimeoutMs?: number;
+  /**
+   * Open connections at once, idle ones included; past it a new connection is closed as soon as
+   * it is accepted (Node's `server.maxConnections`), so a flood of idle sockets cannot exhaust
+   * file descriptors. Idle ones go after `headersTimeoutMs` (no request) or 5 s keep-alive. @default 10000
+   */
+  maxConnections?: number;
   /** Require `Authorization: Bearer <token>` on POSTs. */
   auth?: { token: string };
+  /**
+   * Longest wait for the broker's confirm, ms; past it the answer is 503 with Retry-After, so a
+   * stalled broker socket costs clients this, not the heartbeat's minute. The publish may still
+   * land after it: a client's retry is then a duplicate, never a loss (at least once).
+   * `Infinity`: no deadline. @default 10000
+   */
+  publishTimeoutMs?: number;
   /** Retry-After on 429/503, seconds. @default 1 */
   retryAfterSeconds?: number;
   /** More facts for `/stats` (the reference pipeline adds what arrived where). */
@@ -96,6 +110,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
   const headersTimeout = options.headersTimeoutMs ?? 10_000;
   const bodyTimeout = options.bodyTimeoutMs ?? 30_000;
   const drainTimeout = options.drainTimeoutMs ?? 5_000;
+  const publishTimeout = resolvePublishTimeout(options.publishTimeoutMs);
   const limits: ParseLimits = { maxDepth, cbor: cborCodec({ maxDepth, maxBytes: Math.max(maxBody, 1) }) };
   // Digests of equal length, so timingSafeEqual neither throws on nor leaks a length difference.
   const digest = (text: string) => createHash('sha256').update(text).digest();
@@ -128,8 +143,9 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
       // With options.publish the engine is the app's business (it may not even be connected yet).
       const endSpan = publishSpan(transport?.kind ?? 'conveyor', topic, messages);
       try {
+        // An app's publish (the spool) keeps its own deadline and turns a late confirm into 'spooled'.
         if (options.publish) status = await options.publish(topic, messages);
-        else await transport!.publish(topic, messages);
+        else await withDeadline(transport!.publish(topic, messages), publishTimeout, topic);
         endSpan();
       } catch (error) {
         endSpan(error);
@@ -191,6 +207,7 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
     },
   );
   server.keepAliveTimeout = 5000;
+  server.maxConnections = connectionLimit(options.maxConnections);
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject);
     server.listen(options.port ?? 0, options.host ?? '127.0.0.1', () => resolve());
@@ -206,6 +223,31 @@ export async function gateway(options: GatewayOptions): Promise<Gateway> {
         server.closeIdleConnections();
       }),
   };
+}
+
+function connectionLimit(value: number | undefined): number {
+  if (value === undefined) return 10_000;
+  if (Number.isSafeInteger(value) && value > 0) return value;
+  throw new ConveyorError('ERR_BAD_OPTIONS', `gateway: maxConnections must be a positive integer, got ${JSON.stringify(value)}`, { details: { problems: ['maxConnections'] } });
+}
+
+/** The publish, or a retryable ERR_TIMEOUT once `ms` pass without its confirm. */
+async function withDeadline(publish: Promise<void>, ms: number, topic: string): Promise<void> {
+  if (ms === Number.POSITIVE_INFINITY) return publish;
+  let timer: NodeJS.Timeout | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new ConveyorError('ERR_TIMEOUT', `not confirmed within ${ms} ms (publishTimeoutMs)`, { retryable: true, details: { topic, timeoutMs: ms } })),
+      ms,
+    );
+  });
+  // A confirm or failure after the deadline has no one left to answer.
+  publish.catch(() => undefined);
+  try {
+    await Promise.race([publish, late]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function send(res: ServerResponse, status: number, body: unknown): void {

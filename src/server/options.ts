@@ -26,6 +26,11 @@ export interface ProtocolLimits {
   maxOutputBufferSize: number;
   /** Largest output_buffer_timeout a client may negotiate, ms (nsqd --max-output-buffer-timeout). @default 30000 */
   maxOutputBufferTimeoutMs: number;
+  /**
+   * Open TCP connections at once, idle ones included (nsqd has no such bound); past it a new
+   * connection is closed as soon as it is accepted. Idle clients go after clientTimeoutMs. @default 10000
+   */
+  maxConnections: number;
 }
 
 export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
@@ -39,6 +44,7 @@ export const DEFAULT_LIMITS: Readonly<ProtocolLimits> = Object.freeze({
   maxHeartbeatIntervalMs: 60_000,
   maxOutputBufferSize: 64 * 1024,
   maxOutputBufferTimeoutMs: 30_000,
+  maxConnections: 10_000,
 });
 
 /** nsqd's per-client defaults before IDENTIFY (client_v2.go): 16 KiB buffered, flushed within 250 ms. */

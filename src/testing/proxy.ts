@@ -14,8 +14,11 @@ export class TcpProxy {
   readonly #server: Server;
   readonly #pairs = new Set<[Socket, Socket]>();
   #refusing = false;
+  #stalled = false;
   /** Connections accepted so far. */
   accepted = 0;
+  /** When each refused connection arrived (`performance.now()`), to see how clients retry. */
+  readonly refusedAt: number[] = [];
 
   private constructor(server: Server) {
     this.#server = server;
@@ -25,6 +28,7 @@ export class TcpProxy {
     let proxy!: TcpProxy;
     const server = createServer((client) => {
       if (proxy.#refusing) {
+        proxy.refusedAt.push(performance.now());
         client.destroy();
         return;
       }
@@ -41,8 +45,8 @@ export class TcpProxy {
       upstream.on('error', close).on('close', close);
       client.setNoDelay(true);
       upstream.setNoDelay(true);
-      client.pipe(upstream);
-      upstream.pipe(client);
+      if (proxy.#stalled) hold(pair);
+      else flow(pair);
     });
     proxy = new TcpProxy(server);
     await new Promise<void>((resolve, reject) => {
@@ -69,6 +73,16 @@ export class TcpProxy {
     this.#pairs.clear();
   }
 
+  /**
+   * While true, no byte moves in either direction on any connection, old or new: nothing is
+   * closed, nothing dropped — what a hung broker or a black-holed network looks like to a client.
+   * Set back to false, the held bytes flow on.
+   */
+  stall(on: boolean): void {
+    this.#stalled = on;
+    for (const pair of this.#pairs) (on ? hold : flow)(pair);
+  }
+
   /** While true, new connections are closed as soon as they arrive. */
   refuse(on: boolean): void {
     this.#refusing = on;
@@ -78,4 +92,17 @@ export class TcpProxy {
     this.dropAll();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
+}
+
+function flow([client, upstream]: [Socket, Socket]): void {
+  client.pipe(upstream);
+  upstream.pipe(client);
+}
+
+/** Unpiped and paused, a socket stops reading: what is sent to it waits in the kernel's buffers. */
+function hold([client, upstream]: [Socket, Socket]): void {
+  client.unpipe(upstream);
+  upstream.unpipe(client);
+  client.pause();
+  upstream.pause();
 }

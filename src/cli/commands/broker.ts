@@ -50,6 +50,7 @@ const USAGE = `usage: conveyor broker [options]
                            repeat for more than one
   --http-token TOKEN       require "Authorization: Bearer TOKEN" on the HTTP API (not /ping);
                            also read from CONVEYOR_HTTP_TOKEN
+  --max-connections N      open TCP connections at once; more are closed at accept (default 10000)
   -h, --help               this text
 `;
 
@@ -61,6 +62,7 @@ const NUMERIC = {
   'msg-timeout': 'msgTimeoutMs',
   'max-msg-timeout': 'maxMsgTimeoutMs',
   'max-req-timeout': 'maxReqTimeoutMs',
+  'max-connections': 'maxConnections',
 } as const;
 
 /** Where the command writes, and what stops it (SIGINT/SIGTERM unless a signal is given). */

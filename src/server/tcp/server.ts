@@ -25,6 +25,7 @@ export class TcpServer {
     this.#server = createServer({ noDelay: true }, (socket: Socket) => {
       this.#connections.add(new Connection(socket, ++this.#nextId, ctx));
     });
+    bound(this.#server, limits);
   }
 
   listen(host: string, port: number): Promise<string> {
@@ -52,4 +53,13 @@ export class TcpServer {
       for (const connection of this.#connections) connection.close();
     });
   }
+}
+
+/**
+ * At most `maxConnections` open at once: Node closes a connection past it as soon as it is
+ * accepted. Idle connections are not kept forever either: every connection, before IDENTIFY
+ * too, gets nsqd's read deadline (connection.ts: silent for clientTimeoutMs, it is closed).
+ */
+function bound(server: Server, limits: ProtocolLimits): void {
+  server.maxConnections = limits.maxConnections;
 }

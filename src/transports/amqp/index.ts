@@ -15,6 +15,9 @@
  * exchange that exists (`/mailbox`: the default exchange, into queue `mailbox`) and declares
  * nothing; `?bind.<topic>:<channel>=<queue>` consumes a queue as is (passive declare).
  *
+ * Reconnects are amqplib's own recovery (exponential backoff with jitter); `?queueType=quorum`
+ * declares channel queues as quorum queues (options.ts).
+ *
  * What RabbitMQ does not do, and what happens instead:
  * - No per-message in-flight timeout (its consumer_timeout is long and closes the channel):
  *   `timeoutRedelivery` and `touch` are false; unacked messages come back when the
@@ -30,7 +33,7 @@ import type { OutgoingMessage } from '../../core/message.ts';
 import { loadOptional } from '../../core/optional.ts';
 import { type SubscribeOptions, type Subscription, sendsBare, type Transport, type TransportFeatures } from '../../core/transport.ts';
 import type { ParsedUrl } from '../../core/url.ts';
-import { type AmqpOptions, type AmqpTarget, exchangeName, parseAmqpOptions } from './options.ts';
+import { type AmqpOptions, type AmqpTarget, type AmqpQueueType, exchangeName, parseAmqpOptions } from './options.ts';
 import { AmqpSubscription, ATTEMPTS, PUBLISHED_AT } from './subscription.ts';
 import { amqpStats } from './stats.ts';
 import type { StatsSelection } from '../../core/transport.ts';
@@ -38,6 +41,11 @@ import type { StatsSelection } from '../../core/transport.ts';
 type Amqplib = typeof import('amqplib');
 type ChannelModel = import('amqplib').ChannelModel;
 type ConfirmChannel = import('amqplib').ConfirmChannel;
+/** What amqplib 2.x's `connect` returns with `recovery` (not in @types/amqplib 0.10). */
+interface RecoveringModel {
+  on(event: 'error' | 'disconnect', listener: (error: Error) => void): void;
+  close(): Promise<void>;
+}
 
 export const createTransport: TransportFactory = (url, options) => AmqpTransport.connect(url, options);
 
@@ -56,7 +64,7 @@ export class AmqpTransport implements Transport {
   #ready: Promise<void>;
   #markReady!: () => void;
   #closed = false;
-  #reconnectDelay: number;
+  #recovering: RecoveringModel | undefined;
   readonly #exchanges = new Set<string>();
   /** Bound topics' existing exchanges (or default-exchange queues) seen to exist on this connection. */
   readonly #checked = new Set<string>();
@@ -67,7 +75,6 @@ export class AmqpTransport implements Transport {
     this.#amqp = amqp;
     this.options = options;
     this.#clientName = clientName;
-    this.#reconnectDelay = options.reconnectMinMs;
     this.#ready = new Promise((resolve) => {
       this.#markReady = resolve;
     });
@@ -88,7 +95,7 @@ export class AmqpTransport implements Transport {
   static async connect(parsed: ParsedUrl, options: ConnectOptions = {}): Promise<AmqpTransport> {
     const amqp = await loadOptional<Amqplib>('amqplib', 'the amqp:// transport');
     const transport = new AmqpTransport(amqp, parseAmqpOptions(parsed), options.clientId);
-    await transport.#open();
+    await transport.#start();
     return transport;
   }
 
@@ -97,44 +104,58 @@ export class AmqpTransport implements Transport {
     return this.#connection;
   }
 
-  async #open(): Promise<void> {
-    const connection = await this.#amqp.connect(this.options.url, {
+  /**
+   * Reconnecting is amqplib's own recovery (2.x): exponential backoff from `reconnectMinMs` to
+   * `reconnectMaxMs` with ±`reconnectJitter` spread, so that many clients cut at once do not
+   * come back in lock-step. The first connect fails at once (`initialMaxRetries: 0`), as a bad
+   * URL should; after that it retries forever. `setup` runs on every new connection, before
+   * amqplib hands it out: a failure there closes it and schedules the next attempt.
+   */
+  async #start(): Promise<void> {
+    const { reconnectMinMs, reconnectMaxMs, reconnectJitter } = this.options;
+    const recovering = (await this.#amqp.connect(this.options.url, {
       clientProperties: { connection_name: this.#clientName ?? `conveyor-${process.pid}` },
+      recovery: {
+        initialDelay: reconnectMinMs,
+        maxDelay: reconnectMaxMs,
+        factor: 2,
+        jitter: reconnectJitter,
+        maxRetries: Number.POSITIVE_INFINITY,
+        initialMaxRetries: 0,
+        setup: (model: ChannelModel) => this.#setup(model),
+      },
+    } as Parameters<Amqplib['connect']>[1])) as unknown as RecoveringModel;
+    recovering.on('error', () => {
+      // 'disconnect' follows; amqplib reconnects.
     });
-    connection.on('error', () => {
-      // 'close' follows; reconnecting happens there.
-    });
-    connection.on('close', () => this.#lost(connection));
-    this.#gone = new Promise((resolve) => connection.once('close', () => resolve()));
-    const publisher = await connection.createConfirmChannel();
+    recovering.on('disconnect', () => this.#lost());
+    this.#recovering = recovering;
+  }
+
+  async #setup(model: ChannelModel): Promise<void> {
+    if (this.#closed) return;
+    model.on('error', () => {});
+    const gone = new Promise<void>((resolve) => model.once('close', () => resolve()));
+    const publisher = await model.createConfirmChannel();
     publisher.on('error', () => {});
-    this.#connection = connection;
-    this.#publisher = publisher;
     this.#exchanges.clear();
     this.#checked.clear();
-    this.#reconnectDelay = this.options.reconnectMinMs;
+    const declaring = declaringQueuesAs(model, this.options.queueType);
+    for (const sub of this.#subs) await sub.restart(declaring);
+    this.#gone = gone;
+    this.#connection = model;
+    this.#publisher = publisher;
     this.#markReady();
   }
 
-  /** The connection died under us: publishes wait, subscriptions come back after reconnecting. */
-  #lost(connection: ChannelModel): void {
-    if (this.#closed || connection !== this.#connection) return;
+  /** The connection died under us: publishes wait for amqplib to reconnect, subscriptions come back in #setup. */
+  #lost(): void {
+    if (this.#closed) return;
     this.#connection = undefined;
     this.#publisher = undefined;
     this.#ready = new Promise((resolve) => {
       this.#markReady = resolve;
     });
-    const retry = async (): Promise<void> => {
-      if (this.#closed) return;
-      try {
-        await this.#open();
-        for (const sub of this.#subs) await sub.restart(this.#connection!);
-      } catch {
-        this.#reconnectDelay = Math.min(this.options.reconnectMaxMs, this.#reconnectDelay * 2);
-        setTimeout(retry, this.#reconnectDelay).unref();
-      }
-    };
-    setTimeout(retry, this.#reconnectDelay).unref();
   }
 
   /** Waits (bounded) for a live connection. */
@@ -266,7 +287,7 @@ export class AmqpTransport implements Transport {
     }
     const { connection } = await this.#live();
     const sub = new AmqpSubscription(this, topic, channel, options.maxInFlight, onMessage, (s) => this.#subs.delete(s), options.bind);
-    await sub.restart(connection);
+    await sub.restart(declaringQueuesAs(connection, this.options.queueType));
     this.#subs.add(sub);
     return sub;
   }
@@ -291,6 +312,28 @@ export class AmqpTransport implements Transport {
     this.#closed = true;
     const connection = this.#connection;
     this.#connection = undefined;
-    if (connection) await Promise.race([connection.close().catch(() => undefined), gone]);
+    // Stops recovery too: a close while reconnecting cancels the pending attempt.
+    const closing = this.#recovering?.close().catch(() => undefined);
+    if (connection) await Promise.race([closing, gone]);
+    else await closing;
   }
+}
+
+/**
+ * The connection a subscription declares its queue through. subscription.ts asserts durable
+ * queues with `{ durable: true }`; for `?queueType=quorum` its channels add `x-queue-type` to
+ * every durable, non-exclusive queue they assert (ephemeral queues are exclusive, which quorum
+ * queues cannot be, so they stay classic). Everything else is the connection itself.
+ */
+function declaringQueuesAs(model: ChannelModel, queueType: AmqpQueueType): ChannelModel {
+  if (queueType === 'classic') return model;
+  const view = Object.create(model) as ChannelModel;
+  view.createChannel = async () => {
+    const ch = await model.createChannel();
+    const assertQueue = ch.assertQueue.bind(ch);
+    ch.assertQueue = (queue, options) =>
+      assertQueue(queue, options?.durable === false || options?.exclusive ? options : { ...options, arguments: { 'x-queue-type': queueType, ...options?.arguments } });
+    return ch;
+  };
+  return view;
 }

@@ -7,6 +7,9 @@ export interface AmqpTarget {
   routingKey: string;
 }
 
+export const QUEUE_TYPES = ['classic', 'quorum'] as const;
+export type AmqpQueueType = (typeof QUEUE_TYPES)[number];
+
 export interface AmqpOptions {
   /** The URL handed to the client, without Conveyor's own query parameters. */
   url: string;
@@ -16,9 +19,21 @@ export interface AmqpOptions {
   maxMessageBytes: number;
   /** How long a publish waits for a lost connection to come back before failing (retryable), ms. @default 10000 */
   publishTimeoutMs: number;
-  /** Reconnect backoff bounds, ms. @default 100 .. 5000 */
+  /** Reconnect backoff bounds, ms (amqplib's recovery: doubling from min, never above max). @default 100 .. 5000 */
   reconnectMinMs: number;
   reconnectMaxMs: number;
+  /**
+   * Spread of each reconnect delay, a fraction of it: 0.5 draws from 50–150 % of the backoff
+   * step, so clients cut at once come back spread out, not in lock-step. @default 0.5
+   */
+  reconnectJitter: number;
+  /**
+   * `?queueType=quorum`: channel queues are quorum queues (replicated, RabbitMQ's recommended
+   * durable type; 3.8+). Ephemeral channels stay classic (exclusive queues cannot be quorum),
+   * and so do the delay queues of `nack(delay)`. A queue that exists with another type fails
+   * the subscribe (RabbitMQ's PRECONDITION_FAILED). @default 'classic'
+   */
+  queueType: AmqpQueueType;
   /** Queues for delayed redelivery expire this long after their last use, ms. @default 3600000 */
   retryQueueExpiresMs: number;
   /**
@@ -43,7 +58,7 @@ export interface AmqpOptions {
   queues: ReadonlyMap<string, string>;
 }
 
-const OURS = ['prefix', 'maxMessageBytes', 'publishTimeoutMs', 'reconnectMinMs', 'reconnectMaxMs', 'retryQueueExpiresMs', 'envelope'] as const;
+const OURS = ['prefix', 'maxMessageBytes', 'publishTimeoutMs', 'reconnectMinMs', 'reconnectMaxMs', 'reconnectJitter', 'queueType', 'retryQueueExpiresMs', 'envelope'] as const;
 /** Query keys naming existing broker objects (the same `bind.` form every engine reads). */
 export const BIND = 'bind.';
 
@@ -59,6 +74,8 @@ export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
     publishTimeoutMs: num('publishTimeoutMs', 10_000),
     reconnectMinMs: num('reconnectMinMs', 100),
     reconnectMaxMs: num('reconnectMaxMs', 5000),
+    reconnectJitter: fraction(url.searchParams, 'reconnectJitter', 0.5, problems),
+    queueType: queueType(url.searchParams.get('queueType'), problems),
     retryQueueExpiresMs: num('retryQueueExpiresMs', 3_600_000),
     envelope: queryBool(url.searchParams, 'envelope', true, problems),
     topics: new Map(),
@@ -88,6 +105,21 @@ export function parseAmqpOptions(parsed: ParsedUrl): AmqpOptions {
   for (const key of OURS) url.searchParams.delete(key);
   options.url = url.href;
   return options;
+}
+
+function fraction(query: URLSearchParams, key: string, fallback: number, problems: string[]): number {
+  const raw = query.get(key);
+  if (raw === null) return fallback;
+  const value = Number(raw);
+  if (raw.trim() === '' || !(value >= 0 && value <= 1)) problems.push(`${key}: expected a number from 0 to 1, got ${JSON.stringify(raw)}`);
+  return value;
+}
+
+function queueType(raw: string | null, problems: string[]): AmqpQueueType {
+  if (raw === null) return 'classic';
+  if ((QUEUE_TYPES as readonly string[]).includes(raw)) return raw as AmqpQueueType;
+  problems.push(`queueType: expected ${QUEUE_TYPES.join(' or ')}, got ${JSON.stringify(raw)}`);
+  return 'classic';
 }
 
 /** The exchange of a topic. */
