@@ -73,6 +73,25 @@ describe('DiskQueue', () => {
     await again.close();
   });
 
+  test('durable: false rotates without fsync on the event loop: segments fsynced and closed in the background, all read back', async (t) => {
+    const dir = tempDir(t);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const q = new DiskQueue({ dir, name: 't', maxBytesPerFile: 4000, maxMsgSize: 1 << 20, durable: false });
+    for (let n = 0; n < 2000; n++) q.put(msg(n));
+    assert.ok(readdirSync(dir).filter((f) => f.endsWith('.dat')).length > 20, 'rotated');
+    q.checkpoint();
+    await q.close();
+    assert.equal(fds(), before, 'every rotated segment closed');
+    const again = new DiskQueue({ dir, name: 't', maxBytesPerFile: 4000, maxMsgSize: 1 << 20, durable: false });
+    assert.equal(again.depth, 2000);
+    assert.deepEqual(
+      Array.from({ length: 2000 }, () => text(again.read())),
+      Array.from({ length: 2000 }, (_, n) => `m${n}`),
+    );
+    await again.close();
+  });
+
   test('a restart keeps unread messages, and read-but-unreleased ones come back first', async (t) => {
     const dir = tempDir(t);
     const q = open(dir, { maxBytesPerFile: 1500 });
