@@ -45,6 +45,53 @@ describe('DiskQueue', () => {
     await q.close();
   });
 
+  test('records written in place: bodies larger than the write buffer, records across flushes, short and long ids', async (t) => {
+    const dir = tempDir(t);
+    const q = open(dir, { maxBytesPerFile: 1 << 19 });
+    const big = new Uint8Array(200_000).map((_, i) => i % 251);
+    const sizes = [10, 200_000, 70_000, 0, 65_000, 300, 90_000, 1];
+    const put: EngineMessage[] = [];
+    for (let n = 0; n < 2000; n++) {
+      const size = sizes[n % sizes.length]!;
+      const id = n === 7 ? 'short' : n === 11 ? 'x'.repeat(20) : n.toString(16).padStart(16, '0');
+      const m = msg(n, { id, body: big.subarray(n % 7, (n % 7) + Math.min(size, 200_000 - 7)) });
+      put.push(m);
+      q.put(m);
+    }
+    await q.close();
+    const again = open(dir, { maxBytesPerFile: 1 << 19 });
+    assert.equal(again.depth, 2000);
+    for (const [n, m] of put.entries()) {
+      const r = again.read()!;
+      // The id is stored in 16 bytes: a short one padded (and trimmed on read), a long one cut.
+      assert.equal(r.id, n === 11 ? 'x'.repeat(16) : m.id);
+      assert.ok(Buffer.from(r.body).equals(Buffer.from(m.body)), `body of ${n}`);
+      assert.deepEqual([r.headers, r.key, r.timestamp], [m.headers, m.key, m.timestamp]);
+      again.release(r);
+    }
+    assert.equal(again.read(), undefined);
+    await again.close();
+  });
+
+  test('durable: false rotates without fsync on the event loop: segments fsynced and closed in the background, all read back', async (t) => {
+    const dir = tempDir(t);
+    const fds = () => readdirSync('/proc/self/fd').length;
+    const before = fds();
+    const q = new DiskQueue({ dir, name: 't', maxBytesPerFile: 4000, maxMsgSize: 1 << 20, durable: false });
+    for (let n = 0; n < 2000; n++) q.put(msg(n));
+    assert.ok(readdirSync(dir).filter((f) => f.endsWith('.dat')).length > 20, 'rotated');
+    q.checkpoint();
+    await q.close();
+    assert.equal(fds(), before, 'every rotated segment closed');
+    const again = new DiskQueue({ dir, name: 't', maxBytesPerFile: 4000, maxMsgSize: 1 << 20, durable: false });
+    assert.equal(again.depth, 2000);
+    assert.deepEqual(
+      Array.from({ length: 2000 }, () => text(again.read())),
+      Array.from({ length: 2000 }, (_, n) => `m${n}`),
+    );
+    await again.close();
+  });
+
   test('a restart keeps unread messages, and read-but-unreleased ones come back first', async (t) => {
     const dir = tempDir(t);
     const q = open(dir, { maxBytesPerFile: 1500 });
