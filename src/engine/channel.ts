@@ -19,6 +19,14 @@ export interface ChannelContext {
   nextConsumerId(): number;
   /** An `#ephemeral` channel lost its last consumer: the topic deletes it. */
   idle(channel: Channel): void;
+  /** A drain took messages out of this channel's queue: the topic may pump what it held back. */
+  pulled(channel: Channel): void;
+  /** How many messages the topic's pump holds back for its channels (they come after this channel's queue). */
+  held(): number;
+  /** The front of what the topic holds back, none taken. */
+  peekHeld(max: number): PeekResult;
+  /** Pumps everything held back into the channels now (before an empty drops a channel's queue). */
+  handOver(): void;
 }
 
 /**
@@ -106,6 +114,7 @@ export class Channel implements ConsumerHost {
    * which makes the consumers' FIN fail and their RDY accounting jump, so we don't.
    */
   empty(): void {
+    this.#context.handOver();
     this.#queue.empty();
     this.#deferred.clear((msg) => releaseSource(this.#queue.backend, msg));
   }
@@ -116,7 +125,7 @@ export class Channel implements ConsumerHost {
     const backend = this.#queue.backend;
     return {
       channel_name: this.name,
-      depth: this.#queue.depth,
+      depth: this.#queue.depth + this.#context.held(),
       backend_depth: backend.depth,
       in_flight_count: inFlight,
       deferred_count: this.#deferred.size,
@@ -134,12 +143,23 @@ export class Channel implements ConsumerHost {
    * and in-flight messages are not in it; a disk backend shows only what is in memory (`partial`).
    */
   peek(max: number): PeekResult {
-    return this.#queue.peek(Math.max(0, Math.floor(max)));
+    const want = Math.max(0, Math.floor(max));
+    const own = this.#queue.peek(want);
+    if (own.messages.length >= want || this.#queue.depth > own.messages.length || this.#context.held() === 0) return own;
+    // This channel's queue is all shown: what the topic holds back for it comes next.
+    const more = this.#context.peekHeld(want - own.messages.length);
+    for (const m of more.messages) own.messages.push(m);
+    return { messages: own.messages, partial: more.partial };
   }
 
   /** The attached consumers with their RDY and in-flight counts (the dashboard's client list). */
   consumers(): ConsumerInfo[] {
     return this.#consumers.map((c) => ({ id: c.id, ready: c.ready, inFlight: c.count }));
+  }
+
+  /** How many messages the topic can pump into this channel before they spill into its backend. */
+  get room(): number {
+    return this.#queue.room;
   }
 
   /** Topic → channel: one message of the fan-out. The topic calls `schedule()` after its batch. */
@@ -279,6 +299,7 @@ export class Channel implements ConsumerHost {
       this.#draining = false;
     }
     if (budget === 0 && queue.depth > 0) this.schedule();
+    if (budget < DRAIN_BUDGET) this.#context.pulled(this);
   }
 
   /** The next consumer with RDY capacity, round robin; undefined if none has any. */

@@ -24,6 +24,15 @@ export class MessageQueue {
     return this.#ring.length + this.backend.depth;
   }
 
+  /**
+   * How many more messages put() would keep in memory (0 once anything waits in the backend);
+   * with no memory part (limit 0) everything goes to the backend anyway, so there is no limit.
+   */
+  get room(): number {
+    if (this.#limit === 0) return Number.POSITIVE_INFINITY;
+    return this.backend.depth === 0 ? Math.max(0, this.#limit - this.#ring.length) : 0;
+  }
+
   get memoryDepth(): number {
     return this.#ring.length;
   }

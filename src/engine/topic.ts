@@ -29,6 +29,10 @@ export interface TopicContext {
  * own queue (memory, then backend) and are pumped, in order, once a channel exists or the topic is
  * unpaused. So the first channel of a topic receives what was published before it existed, and a
  * later channel only what is published after it.
+ *
+ * A backlog past one pump's budget moves only as fast as the roomiest channel's memory queue
+ * empties (nsqd would write it all again into the channels' backends): the rest waits here, counted
+ * in the channels' depth and peek, handed over before a new channel or an empty.
  */
 export class Topic {
   readonly name: string;
@@ -66,6 +70,12 @@ export class Topic {
     this.#channelContext = {
       options,
       nextConsumerId: () => context.nextConsumerId(),
+      pulled: () => {
+        if (this.#pumpScheduled === undefined && this.#queue.depth > 0) this.#pumpScheduled = setImmediate(() => this.#pump('room'));
+      },
+      held: () => this.#held(),
+      peekHeld: (max) => this.#queue.peek(max),
+      handOver: () => this.#pump('all'),
       idle: (channel) => {
         if (this.#channels.get(channel.name) !== channel) return;
         this.deleteChannel(channel.name).catch((err: unknown) => {
@@ -145,6 +155,8 @@ export class Topic {
     const { options } = this.#context;
     const backend = ephemeral ? new DiscardBackend() : (options.backend ?? memoryBackendFactory)(this.name, name);
     const channel = new Channel(this.name, name, ephemeral, backend, this.#channelContext);
+    // What the pump held back belongs to the channels that exist now, not to this one.
+    if (this.#list.length > 0) this.#pump('all');
     this.#channels.set(name, channel);
     this.#list = [...this.#channels.values()];
     this.#context.changed({ topic: this.name, channel: name, removed: false });
@@ -189,13 +201,23 @@ export class Topic {
 
   /** Drops what the topic itself holds (not what its channels hold), as nsqd's topic empty. */
   empty(): void {
+    // What the pump held back is the channels' already: they get it first (see #pump).
+    this.#pump('all');
     this.#queue.empty();
+  }
+
+  /**
+   * Messages the pump held back for the channels (the topic has channels and is not paused): they
+   * count in each channel's depth, as they would in nsqd's channel backends, not in the topic's.
+   */
+  #held(): number {
+    return this.#paused || this.#closed || this.#list.length === 0 ? 0 : this.#queue.depth;
   }
 
   stats(): TopicStats {
     return {
       topic_name: this.name,
-      depth: this.#queue.depth,
+      depth: this.#queue.depth - this.#held(),
       backend_depth: this.#queue.backend.depth,
       message_count: this.#messageCount,
       message_bytes: this.#messageBytes,
@@ -282,13 +304,25 @@ export class Topic {
   }
 
   /** Moves queued messages to the channels (no consumer code runs here: channels deliver later). */
-  #pump(): void {
+  #pump(mode: 'room' | 'budget' | 'all' = 'budget'): void {
+    if (this.#pumpScheduled !== undefined) clearImmediate(this.#pumpScheduled);
     this.#pumpScheduled = undefined;
     if (this.#paused || this.#closed || this.#list.length === 0) return;
     const queue = this.#queue;
     const now = Date.now();
+    // The first batch (a channel appeared, the topic was unpaused) goes at once, as it always did.
+    // The rest of a backlog goes no further than the roomiest channel keeps in memory: past that
+    // the messages would be packed into its backend only to be unpacked again, while here they wait
+    // for the channels' next drain (which calls `pulled`) just as well. A slower channel still
+    // takes its share into its backend, so a slow channel does not hold back a fast one.
+    let budget = mode === 'all' ? Number.POSITIVE_INFINITY : PUMP_BUDGET;
+    if (mode === 'room') {
+      budget = 0;
+      for (const channel of this.#list) budget = Math.max(budget, channel.room);
+      budget = Math.min(budget, PUMP_BUDGET);
+    }
     let moved = 0;
-    while (moved < PUMP_BUDGET) {
+    while (moved < budget) {
       const msg = queue.shift();
       if (msg === undefined) break;
       // The topic's backend position is done once every channel has its copy; the channels'
@@ -306,7 +340,7 @@ export class Topic {
         process.emitWarning(`syncing the channels of topic ${this.name} failed: ${String(err)}`, 'ConveyorWarning');
       });
     }
-    if (queue.depth > 0) this.#pumpScheduled = setImmediate(() => this.#pump());
+    if (queue.depth > 0 && budget === PUMP_BUDGET) this.#pumpScheduled = setImmediate(() => this.#pump('room'));
   }
 }
 

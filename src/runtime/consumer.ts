@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { Delivery, OutgoingMessage } from '../core/message.ts';
 import type { MessageDefinition } from '../core/schema.ts';
 import { ConveyorError } from '../core/errors.ts';
@@ -148,7 +149,7 @@ export class Consumer<T> {
     this.#definition = definition;
     this.#options = options;
     this.stats = emptyStats(definition.topic, options.channel);
-    this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, (work, error) => this.#expire(work as WorkItem, error));
+    this.#watchdog = new Watchdog(options.timeoutMs / 2, options.handlerTimeoutMs, this.#active, (work, error) => this.#expire(work as WorkItem, error));
     const timing = this.handlerTime;
     const channel = options.channel;
     const decodeAndHandle: Handler = async function handle(work: Work) {

@@ -16,6 +16,7 @@ export class WorkItem implements Work, Context {
   detached = false;
   startedAt = 0;
   touchedAt = 0;
+  watched = false;
   readonly delivery: Delivery;
   readonly publish: PublishFn;
   #controller: AbortController | undefined;

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { ConveyorError } from '../core/errors.ts';
 import type { Work } from './types.ts';
 
@@ -5,6 +6,8 @@ import type { Work } from './types.ts';
 export interface Watched extends Work {
   startedAt: number;
   touchedAt: number;
+  /** Between enter() and leave(): its handler runs. */
+  watched: boolean;
 }
 
 /**
@@ -14,22 +17,28 @@ export interface Watched extends Work {
  * their signal and fails them with ERR_TIMEOUT, freeing their slot).
  */
 export class Watchdog {
-  readonly #running = new Set<Watched>();
+  /**
+   * The consumer's work items (a superset of the running handlers): the watchdog keeps no set of
+   * its own, so a message costs a flag here instead of a second Set add and delete.
+   */
+  readonly #works: Iterable<Watched>;
   readonly #touchAfterMs: number;
   readonly #hardLimitMs: number;
   readonly #onExpire: (work: Watched, error: ConveyorError) => void;
   #timer: NodeJS.Timeout | undefined;
 
-  constructor(touchAfterMs: number, hardLimitMs: number, onExpire: (work: Watched, error: ConveyorError) => void) {
+  constructor(touchAfterMs: number, hardLimitMs: number, works: Iterable<Watched>, onExpire: (work: Watched, error: ConveyorError) => void) {
     this.#touchAfterMs = touchAfterMs;
     this.#hardLimitMs = hardLimitMs;
+    this.#works = works;
     this.#onExpire = onExpire;
   }
 
+  /** `work` must be among the works given to the constructor. */
   enter(work: Watched): void {
-    // performance.now(): monotonic, and cheaper per message than Date.now().
+    // performance.now() (from perf_hooks: the global is a lazy getter): monotonic, cheaper than Date.now().
     work.startedAt = work.touchedAt = performance.now();
-    this.#running.add(work);
+    work.watched = true;
     if (!this.#timer) {
       const every = Math.max(5, Math.min(this.#touchAfterMs, this.#hardLimitMs) / 4);
       this.#timer = setInterval(() => this.#scan(), every);
@@ -38,25 +47,30 @@ export class Watchdog {
   }
 
   leave(work: Watched): void {
-    this.#running.delete(work);
+    work.watched = false;
   }
 
   #scan(): void {
     const now = performance.now();
-    for (const work of this.#running) {
+    let running = 0;
+    for (const work of this.#works) {
+      if (!work.watched) continue;
       if (now - work.startedAt >= this.#hardLimitMs) {
-        this.#running.delete(work);
+        work.watched = false;
         work.timedOut = true;
         this.#onExpire(
           work,
           new ConveyorError('ERR_TIMEOUT', `handler ran past its ${this.#hardLimitMs} ms deadline`, { details: { limitMs: this.#hardLimitMs } }),
         );
-      } else if (now - work.touchedAt >= this.#touchAfterMs) {
-        work.touchedAt = now;
-        work.context.touch();
+      } else {
+        running++;
+        if (now - work.touchedAt >= this.#touchAfterMs) {
+          work.touchedAt = now;
+          work.context.touch();
+        }
       }
     }
-    if (this.#running.size === 0 && this.#timer) {
+    if (running === 0 && this.#timer) {
       clearInterval(this.#timer);
       this.#timer = undefined;
     }
