@@ -19,7 +19,8 @@ export function uniqueName(prefix = 't'): string {
 /** A fresh temp dir removed when the test ends. */
 export function tempDir(t: TestContext, prefix = 'conveyor-'): string {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  // Retries: a child (Chromium, a broker) may still be writing into it for a moment after it exits.
+  t.after(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
   return dir;
 }
 
