@@ -5,7 +5,8 @@
  * (DASHBOARD_SCREENSHOT=path also keeps it there; docs/dashboard.png is one such).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, statSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'node:test';
 import { chromium, type Locator } from 'playwright-core';
@@ -60,13 +61,19 @@ test('the page renders live figures; pause and replay work from it; a screenshot
   t.after(() => clearInterval(feed));
   await waitFor(() => pipeline.stats()[0]!.dead >= 1, 'a dead letter', 20_000);
 
-  // A new empty profile: playwright passes it to Chromium as --user-data-dir.
-  const browser = await chromium.launchPersistentContext(join(dir, 'profile'), {
+  // A new empty profile: playwright passes it to Chromium as --user-data-dir. Removed in the same
+  // hook that closes the browser, after it: removing it first (while Chromium writes) failed the
+  // hook, the browser was never closed, and the test process hung on its children.
+  const profile = mkdtempSync(join(tmpdir(), 'conveyor-chromium-'));
+  const browser = await chromium.launchPersistentContext(profile, {
     executablePath: CHROMIUM,
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
     viewport: { width: 1440, height: 1000 },
   });
-  t.after(() => browser.close());
+  t.after(async () => {
+    await browser.close().catch(() => undefined);
+    rmSync(profile, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 });
+  });
   const page = browser.pages()[0] ?? (await browser.newPage());
   const problems: string[] = [];
   page.on('pageerror', (e) => problems.push(String(e)));
