@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
+import type { Consumer, EachMessagePayload, KafkaMessage } from 'kafkajs';
 import { ConveyorError } from '../../core/errors.ts';
 import type { Delivery, Headers } from '../../core/message.ts';
 import type { Subscription } from '../../core/transport.ts';
@@ -54,8 +54,6 @@ export class KafkaSubscription implements Subscription {
   #closing: Promise<void> | undefined;
   #whenClosed: Array<() => void> = [];
   #restartTimer: NodeJS.Timeout | undefined;
-  /** Bumped on every GROUP_JOIN: a batch begun before it is not this member's to finish. */
-  #generation = 0;
 
   constructor(
     topic: string,
@@ -87,7 +85,6 @@ export class KafkaSubscription implements Subscription {
       }, RESTART_AFTER_CRASH_MS);
     });
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.#generation++;
       for (const { topic: t, partition } of this.#tracker.partitions()) this.#tracker.revoke(t, partition);
       this.#inFlight = 0;
       this.#wake();
@@ -96,68 +93,43 @@ export class KafkaSubscription implements Subscription {
 
   /** Starts kafkajs' fetch loop (again after a crash kafkajs does not recover from itself). */
   start(): Promise<void> {
-    // Offsets are resolved by hand (below): auto-resolve would move kafkajs' position past the
-    // rest of a batch left early (rebalance, close), skipping records never handed out.
-    return this.#consumer.run({ autoCommit: false, eachBatchAutoResolve: false, eachBatch: this.eachBatch });
+    return this.#consumer.run({ autoCommit: false, eachMessage: this.eachMessage });
   }
 
-  /**
-   * kafkajs' eachBatch: hand the records out one by one, waiting (heartbeating) while there is no
-   * room for the next. One call per fetched batch instead of kafkajs' per-record eachMessage,
-   * which awaits a heartbeat check and an auto-commit check after every record (decisions.md).
-   * Between waits the loop is synchronous, so no group event can come in the middle of it; after
-   * a wait the batch is left if the member rejoined meanwhile (the rest is the next owner's) or
-   * kafkajs seeks on the partition.
-   */
-  readonly eachBatch = async ({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> => {
-    const { topic, partition, messages } = batch;
-    const generation = this.#generation;
-    if (this.#closed || !isRunning() || isStale()) return;
-    let mark = this.#tracker.mark(topic, partition);
-    let handedOut: string | undefined;
+  /** kafkajs' eachMessage: hand the record out, then wait while there is no room for the next. */
+  readonly eachMessage = async ({ topic, partition, message, heartbeat }: EachMessagePayload): Promise<void> => {
+    if (this.#closed) return;
+    const offset = Number(message.offset);
+    let mark: PartitionWatermark;
     try {
-      for (const message of messages) {
-        if (this.#closed) return;
-        const offset = Number(message.offset);
-        if (offset <= mark.last) {
-          // kafkajs went back on this partition (seek, offset reset): what was in flight comes again.
-          this.#inFlight -= this.#tracker.reset(topic, partition);
-        }
-        mark.delivered(offset);
-        this.#inFlight++;
-        handedOut = message.offset;
-        const d = new KafkaDelivery(this, mark, mark.epoch, topic, partition, message);
-        try {
-          this.#onMessage(d);
-        } catch (err) {
-          this.#host.onError(err);
-        }
-        if (!this.#paused && this.#inFlight < this.#max) continue;
-        // Resolved before waiting: kafkajs' position then never passes a record not handed out,
-        // whatever ends the wait.
-        resolveOffset(message.offset);
-        while (!this.#closed && (this.#paused || this.#inFlight >= this.#max)) {
-          await new Promise<void>((resolve) => {
-            this.#room = resolve;
-            // Heartbeat while waiting, so a slow handler does not cost this member its partitions.
-            setTimeout(resolve, 1000).unref();
-          });
-          this.#room = undefined;
-          try {
-            await heartbeat();
-          } catch (err) {
-            // A full member must still take part in a rebalance, or the whole group waits for its
-            // room (up to the rebalance timeout): kafkajs rejoins when eachBatch throws this. What
-            // is in flight comes again after the join (GROUP_JOIN drops the watermarks).
-            if (isRebalancing(err)) throw err;
-          }
-          if (generation !== this.#generation || !isRunning() || isStale()) return;
-        }
-        mark = this.#tracker.mark(topic, partition);
+      mark = this.#tracker.delivered(topic, partition, offset);
+    } catch {
+      // kafkajs went back on this partition (seek, offset reset): what was in flight comes again.
+      this.#inFlight -= this.#tracker.reset(topic, partition);
+      mark = this.#tracker.delivered(topic, partition, offset);
+    }
+    this.#inFlight++;
+    const d = new KafkaDelivery(this, mark, mark.epoch, topic, partition, message);
+    try {
+      this.#onMessage(d);
+    } catch (err) {
+      this.#host.onError(err);
+    }
+    while (!this.#closed && (this.#paused || this.#inFlight >= this.#max)) {
+      await new Promise<void>((resolve) => {
+        this.#room = resolve;
+        // Heartbeat while waiting, so a slow handler does not cost this member its partitions.
+        setTimeout(resolve, 1000).unref();
+      });
+      this.#room = undefined;
+      try {
+        await heartbeat();
+      } catch (err) {
+        // A full member must still take part in a rebalance, or the whole group waits for its room
+        // (up to the rebalance timeout): kafkajs rejoins when eachMessage throws this. What is in
+        // flight comes again after the join (GROUP_JOIN drops the watermarks).
+        if (isRebalancing(err)) throw err;
       }
-    } finally {
-      // After a rejoin the partition's position is the new generation's (its committed offset).
-      if (handedOut !== undefined && generation === this.#generation) resolveOffset(handedOut);
     }
   };
 

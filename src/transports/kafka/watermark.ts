@@ -19,11 +19,6 @@ export class PartitionWatermark {
   /** Bumped by reset(): acks of deliveries made before it are ignored. */
   #epoch = 0;
 
-  /** Highest offset delivered since the last reset, or below the committed offset after one. */
-  get last(): number {
-    return this.#last;
-  }
-
   get epoch(): number {
     return this.#epoch;
   }
@@ -117,11 +112,6 @@ export interface Commit {
 /** Watermarks for every partition a consumer holds. */
 export class WatermarkTracker {
   #parts = new Map<string, { topic: string; partition: number; mark: PartitionWatermark }>();
-
-  /** The partition's watermark (made on first use); a revoke or reset detaches it. */
-  mark(topic: string, partition: number): PartitionWatermark {
-    return this.#get(topic, partition);
-  }
 
   #get(topic: string, partition: number) {
     const key = `${topic}\0${partition}`;
