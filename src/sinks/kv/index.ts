@@ -266,8 +266,11 @@ export class KeyValueSink {
       });
     }
     // Someone else changed a resolved key between our read and our write: read and merge again.
+    // A random pause between rounds (growing, at most 50 ms) keeps two writers from colliding in
+    // lock step, as optimistic concurrency does elsewhere; past 32 rounds the batch is retried whole.
     for (let round = 0; groups.length > 0; round++) {
-      if (round >= 16) throw new ConveyorError('ERR_SINK', `keyValueSink: ${groups.length} keys kept changing under the resolver (16 rounds)`, { retryable: true });
+      if (round >= 32) throw new ConveyorError('ERR_SINK', `keyValueSink: ${groups.length} keys kept changing under the resolver (32 rounds)`, { retryable: true });
+      if (round > 0) await new Promise((r) => setTimeout(r, Math.random() * Math.min(50, 2 ** round)));
       cas = await this.#resolveGroups(planned, groups, results);
       if (cas.length === 0) break;
       const out = await this.#applyChunked(cas.map((c) => c.item));
