@@ -11,6 +11,7 @@ import { connect } from '../../src/connect.ts';
 import type { Delivery } from '../../src/core/message.ts';
 import type { Transport, TransportStats } from '../../src/core/transport.ts';
 import { cli } from '../helpers/child.ts';
+import { cleanupTopic } from '../helpers/cleanup.ts';
 import { requireService, uniqueName, waitFor } from '../helpers/index.ts';
 import { kafkaSkipReason, kafkaUrl } from '../helpers/kafka-mock.ts';
 
@@ -72,6 +73,8 @@ describe('conveyor stats on the other engines', { timeout: 60_000 }, () => {
       const keys = await client.keys(`conveyor:${topic}*`);
       if (keys.length) await client.del(...keys);
     });
+    // After the transport closed: closing a subscription still writes its retry key.
+    cleanupTopic(t, url, topic, ['c']);
     const stats = await statsJson([url, topic]);
     assert.deepEqual(stats.topics, [{ topic, messages: 5, channels: [{ channel: 'c', depth: 3, lag: 3, inFlight: 2, consumers: 1 }] }]);
     // Without a topic: every Conveyor stream, this one among them.
