@@ -7,6 +7,7 @@
  * Names follow Prometheus conventions: `_total` counters, `_seconds` histograms, base units.
  */
 import { Registry } from 'prom-client';
+import type { ConsumerStats } from '../runtime/consumer.ts';
 import { LATENCY_BUCKETS, type LatencyHistogram } from './histogram.ts';
 
 type Labels = Record<string, string>;
@@ -68,18 +69,7 @@ export const PROMETHEUS_CONTENT_TYPE = new Registry().contentType;
 export interface AppMetricsSource {
   /** Confirmed publishes per topic. */
   published(): ReadonlyMap<string, number>;
-  consumers(): ReadonlyArray<{
-    topic: string;
-    channel: string;
-    running: number;
-    waiting: number;
-    processed: number;
-    retried: number;
-    dead: number;
-    discarded: number;
-    duplicates: number;
-    handler: LatencyHistogram;
-  }>;
+  consumers(): ReadonlyArray<ConsumerStats & { handler: LatencyHistogram }>;
 }
 
 const OUTCOMES = [
