@@ -8,8 +8,8 @@
  * the brokers acknowledged (acks=all). The consumer is a consumer group named after the channel,
  * and its offsets are committed only past messages it finished (so a crash redelivers, never skips).
  */
-import { createInterface } from 'node:readline';
 import { app, bytesMessage } from 'conveyor-pipelines';
+import { inputLines } from './input-lines.ts';
 
 const [mode, url = 'kafka://127.0.0.1:9092', topic = 'datascience'] = process.argv.slice(2);
 const Record = bytesMessage('record', { topic });
@@ -17,12 +17,8 @@ const kafka = app({ url });
 
 if (mode === 'produce') {
   // producer = KafkaProducer(bootstrap_servers="localhost:9092"); producer.send(topic=..., value=...)
-  const input = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-  input.setPrompt('Message: ');
-  input.prompt();
-  for await (const line of input) {
+  for await (const line of inputLines('Message: ')) {
     await kafka.publish(Record, new TextEncoder().encode(line));
-    input.prompt();
   }
   await kafka.close();
 } else if (mode === 'consume') {

@@ -9,8 +9,8 @@
  * the one channel share the messages, as pika consumers of one queue do. To talk to the pika
  * scripts themselves, bind the topic to their queue: `amqp://…?bind.mailbox=/mailbox` (docs/interop.md).
  */
-import { createInterface } from 'node:readline';
 import { app, bytesMessage } from 'conveyor-pipelines';
+import { inputLines } from './input-lines.ts';
 
 const [mode, url = 'amqp://guest:guest@127.0.0.1:5672', queue = 'mailbox'] = process.argv.slice(2);
 const Mail = bytesMessage('mail', { topic: queue });
@@ -18,12 +18,8 @@ const mailbox = app({ url });
 
 if (mode === 'produce') {
   // while True: message = input("Message: "); channel.basic_publish(exchange="", routing_key=QUEUE_NAME, body=...)
-  const input = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-  input.setPrompt('Message: ');
-  input.prompt();
-  for await (const line of input) {
+  for await (const line of inputLines('Message: ')) {
     await mailbox.publish(Mail, new TextEncoder().encode(line));
-    input.prompt();
   }
   await mailbox.close();
 } else if (mode === 'consume') {

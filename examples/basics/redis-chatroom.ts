@@ -9,8 +9,8 @@
  * Redis stream: messages wait for subscribers, and each channel (consumer group) gets them all.
  * To talk to the redis-py scripts themselves: `redis://…?bind.chatroom%23ephemeral=chatroom&envelope=false`.
  */
-import { createInterface } from 'node:readline';
 import { app, bytesMessage } from 'conveyor-pipelines';
+import { inputLines } from './input-lines.ts';
 
 const [mode, url = 'redis://127.0.0.1:6379', room = 'chatroom'] = process.argv.slice(2);
 const Chat = bytesMessage('chat', { topic: `${room}#ephemeral` });
@@ -18,12 +18,8 @@ const client = app({ url });
 
 if (mode === 'publish') {
   // while True: message = input("Message: "); client.publish("chatroom", message)
-  const input = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });
-  input.setPrompt('Message: ');
-  input.prompt();
-  for await (const line of input) {
+  for await (const line of inputLines('Message: ')) {
     await client.publish(Chat, new TextEncoder().encode(line));
-    input.prompt();
   }
   await client.close();
 } else if (mode === 'subscribe') {
