@@ -19,6 +19,16 @@ class FakeConsumer {
   disconnected = false;
   heartbeats = 0;
   runs = 0;
+  /** Topics whose fetching is paused; `running: false` makes pause throw as kafkajs does before run(). */
+  paused = new Set<string>();
+  running = true;
+  pause(topics: Array<{ topic: string }>): void {
+    if (!this.running) throw new Error('Consumer group was not initialized, consumer#run must be called first');
+    for (const { topic } of topics) this.paused.add(topic);
+  }
+  resume(topics: Array<{ topic: string }>): void {
+    for (const { topic } of topics) this.paused.delete(topic);
+  }
   async run(): Promise<void> {
     this.runs++;
   }
@@ -67,6 +77,7 @@ function setup(maxInFlight: number, onError: (err: unknown) => void = (err) => {
     'frames',
     'det',
     consumer as unknown as Consumer,
+    ['frames', 'frames.det.retry'],
     maxInFlight,
     60_000, // the timer never fires in these tests: commits are asked for explicitly
     {
@@ -138,10 +149,26 @@ describe('KafkaSubscription (no broker)', () => {
     await sub.close();
   });
 
-  test('pause holds the loop even with room; resume releases it', async () => {
-    const { got, sub, feed } = setup(10);
+  test("pause pauses kafkajs' fetching of both topics: the loop is not held, the batch stops; resume resumes", async () => {
+    const { consumer, got, sub, feed } = setup(10);
     assert.throws(() => sub.setMaxInFlight(0), { code: 'ERR_BAD_OPTIONS' });
     sub.pause();
+    assert.deepEqual([...consumer.paused].sort(), ['frames', 'frames.det.retry']);
+    await within(feed(0), 'a paused member returns at once (kafkajs stops the batch after this record)');
+    assert.equal(got.length, 1, 'the record already fetched is handed out');
+    sub.resume();
+    assert.deepEqual([...consumer.paused], []);
+    await within(feed(1), 'resumed');
+    assert.equal(got.length, 2);
+    await sub.close();
+  });
+
+  test('pause while kafkajs cannot pause (no group yet) holds the loop even with room; resume releases it', async () => {
+    const errors: unknown[] = [];
+    const { consumer, got, sub, feed } = setup(10, (err) => errors.push(err));
+    consumer.running = false;
+    sub.pause();
+    assert.equal(errors.length, 1, 'the failed pause is reported');
     let returned = false;
     const p = feed(0).then(() => (returned = true));
     await tick();
@@ -150,6 +177,15 @@ describe('KafkaSubscription (no broker)', () => {
     sub.resume();
     await within(p, 'resume');
     assert.equal(returned, true);
+    await sub.close();
+  });
+
+  test('a member paused when the group is joined again (kafkajs restarted it) pauses fetching again', async () => {
+    const { consumer, sub } = setup(10);
+    sub.pause();
+    consumer.paused.clear(); // a restarted kafkajs consumer has a new, unpaused group state
+    consumer.emit(EVENTS.GROUP_JOIN);
+    assert.deepEqual([...consumer.paused].sort(), ['frames', 'frames.det.retry']);
     await sub.close();
   });
 

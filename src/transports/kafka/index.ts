@@ -224,6 +224,7 @@ export class KafkaTransport implements Transport {
       topic,
       channel,
       consumer,
+      [main, retry],
       maxInFlight,
       this.options.commitIntervalMs,
       {

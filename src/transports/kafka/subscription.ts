@@ -29,8 +29,10 @@ export interface KafkaSubscriptionHost {
  * One member of the consumer group that is a channel. kafkajs fetches; each record is handed
  * out synchronously and tracked in a per-partition watermark; the handler's ack marks it done,
  * and a timer commits every partition's contiguous acked run. While maxInFlight records are
- * unacked (or the subscription is paused) the fetch loop waits, heartbeating, so that Kafka
- * itself holds the rest (pause/resume by backpressure).
+ * unacked the fetch loop waits, heartbeating, so that Kafka itself holds the rest (backpressure).
+ * pause() pauses kafkajs' fetching of the channel's topics as well: a paused member must not go
+ * on fetching and decoding records it will not hand out (they cost CPU while the application
+ * does other work, and come again anyway after resume, from the last record handed out).
  *
  * Rebalance: on REBALANCING the watermarks are committed (this member still owns its
  * partitions); on GROUP_JOIN every watermark is dropped, since kafkajs resumes each partition it
@@ -47,6 +49,9 @@ export class KafkaSubscription implements Subscription {
   #max: number;
   #inFlight = 0;
   #paused = false;
+  /** kafkajs has paused fetching the topics (so eachMessage need not hold its loop while paused). */
+  #fetchPaused = false;
+  #topics: ReadonlyArray<{ topic: string }>;
   #closed = false;
   #room: (() => void) | undefined;
   #commitTimer: NodeJS.Timeout;
@@ -59,6 +64,8 @@ export class KafkaSubscription implements Subscription {
     topic: string,
     channel: string,
     consumer: Consumer,
+    /** The Kafka topics the member reads (the channel's topic and its retry topic): paused by pause(). */
+    topics: readonly string[],
     maxInFlight: number,
     commitIntervalMs: number,
     host: KafkaSubscriptionHost,
@@ -67,6 +74,7 @@ export class KafkaSubscription implements Subscription {
     this.topic = topic;
     this.channel = channel;
     this.#consumer = consumer;
+    this.#topics = topics.map((topic) => ({ topic }));
     this.#max = maxInFlight;
     this.#host = host;
     this.#onMessage = onMessage;
@@ -87,6 +95,7 @@ export class KafkaSubscription implements Subscription {
     consumer.on(consumer.events.GROUP_JOIN, () => {
       for (const { topic: t, partition } of this.#tracker.partitions()) this.#tracker.revoke(t, partition);
       this.#inFlight = 0;
+      if (this.#paused) this.#pauseFetching(); // a member started again after a crash has a new group state
       this.#wake();
     });
   }
@@ -115,7 +124,9 @@ export class KafkaSubscription implements Subscription {
     } catch (err) {
       this.#host.onError(err);
     }
-    while (!this.#closed && (this.#paused || this.#inFlight >= this.#max)) {
+    // Paused with kafkajs' fetching paused too: return, and kafkajs stops this batch after the
+    // record just handed out (the rest is fetched again after resume).
+    while (!this.#closed && ((this.#paused && !this.#fetchPaused) || this.#inFlight >= this.#max)) {
       await new Promise<void>((resolve) => {
         this.#room = resolve;
         // Heartbeat while waiting, so a slow handler does not cost this member its partitions.
@@ -174,11 +185,31 @@ export class KafkaSubscription implements Subscription {
 
   pause(): void {
     this.#paused = true;
+    this.#pauseFetching();
+  }
+
+  #pauseFetching(): void {
+    try {
+      this.#consumer.pause([...this.#topics]);
+      this.#fetchPaused = true;
+    } catch (err) {
+      // Not running (kafkajs has no group yet): eachMessage holds its loop instead, as for backpressure.
+      this.#fetchPaused = false;
+      this.#host.onError(err);
+    }
   }
 
   resume(): void {
     if (this.#closed) return;
     this.#paused = false;
+    if (this.#fetchPaused) {
+      this.#fetchPaused = false;
+      try {
+        this.#consumer.resume([...this.#topics]);
+      } catch (err) {
+        this.#host.onError(err);
+      }
+    }
     this.#wake();
   }
 
