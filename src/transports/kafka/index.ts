@@ -148,23 +148,32 @@ export class KafkaTransport implements Transport {
   async publish(topic: string, messages: OutgoingMessage[]): Promise<void> {
     this.#open();
     checkName('topic', topic);
-    for (const m of messages) {
-      if (m.body.length > this.options.maxMessageBytes) {
-        throw new ConveyorError('ERR_TOO_LARGE', `message of ${m.body.length} bytes is larger than maxMessageBytes ${this.options.maxMessageBytes}`, {
-          details: { size: m.body.length, limit: this.options.maxMessageBytes },
+    const { maxMessageBytes, envelope } = this.options;
+    // One pass, one small object per record, and the body as is when it is already a Buffer (the
+    // codec's output is): what a raw kafkajs producer builds, and nothing more (decisions.md).
+    const records = new Array<{ value: Buffer; headers: Record<string, string | Buffer> }>(messages.length);
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i]!;
+      const size = m.body.length;
+      if (size > maxMessageBytes) {
+        throw new ConveyorError('ERR_TOO_LARGE', `message of ${size} bytes is larger than maxMessageBytes ${maxMessageBytes}`, {
+          details: { size, limit: maxMessageBytes },
         });
       }
       if (m.delayMs !== undefined && m.delayMs > 0) {
         throw new ConveyorError('ERR_BAD_OPTIONS', 'kafka:// cannot delay a publish (features.delayedPublish is false)');
       }
+      let headers: Record<string, string | Buffer>;
+      if (sendsBare(envelope, m)) headers = {};
+      else {
+        headers = m.headers === undefined ? {} : { ...m.headers };
+        if (m.id !== undefined) headers[PROP.id] = m.id;
+      }
+      const body = m.body;
+      records[i] = { value: Buffer.isBuffer(body) ? body : Buffer.from(body.buffer, body.byteOffset, body.byteLength), headers };
     }
-    if (messages.length === 0) return;
-    const name = topicName(this.options, topic);
-    const records = messages.map((m) => ({
-      value: Buffer.from(m.body.buffer, m.body.byteOffset, m.body.byteLength),
-      headers: sendsBare(this.options.envelope, m) ? {} : m.id === undefined ? { ...m.headers } : { ...m.headers, [PROP.id]: m.id },
-    }));
-    await this.#send(name, records, this.options.topics.has(topic));
+    if (records.length === 0) return;
+    await this.#send(topicName(this.options, topic), records, this.options.topics.has(topic));
   }
 
   async #send(name: string, records: Array<{ value: Buffer; headers: Record<string, string | Buffer> }>, bound = false): Promise<void> {
